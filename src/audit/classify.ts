@@ -1,0 +1,125 @@
+/** Sockets + catalog -> findings. Pure: no I/O, no clock except the one passed in. */
+import type { Service } from "../catalog/schema.js";
+import type { Catalog } from "../catalog/types.js";
+import type { ProcessInfo, Socket, SocketTable } from "../host/types.js";
+import { type BindScope, bindScope } from "../net/address.js";
+import { fixSteps } from "./fix.js";
+import { inspectorFor } from "./inspectors/index.js";
+import { intentReason, riskReason, scopeReason, unknownServiceReason } from "./reasons.js";
+import { judgeSeverity } from "./severity.js";
+import { type AuditReport, type Finding, type FindingRisk, SEVERITIES, type Summary, severityRank } from "./types.js";
+
+/** Forked workers share a socket; the lowest pid is the parent, the one a person would stop. */
+function ownerOf(socket: Socket): ProcessInfo | null {
+  if (socket.processes.length === 0) return null;
+  return socket.processes.reduce((a, b) => (a.pid <= b.pid ? a : b));
+}
+
+function isExposedScope(scope: BindScope): boolean {
+  return scope === "all" || scope === "public";
+}
+
+/** Sockets grouped by owning process and namespace, so an inspector sees all of a daemon's sockets. */
+function siblingIndex(sockets: Socket[]): Map<string, Socket[]> {
+  const index = new Map<string, Socket[]>();
+  for (const socket of sockets) {
+    const owner = ownerOf(socket);
+    if (!owner) continue;
+    const key = `${socket.netns ?? ""}/${owner.pid}`;
+    const list = index.get(key);
+    if (list) list.push(socket);
+    else index.set(key, [socket]);
+  }
+  return index;
+}
+
+function risksFor(service: Service | undefined, socket: Socket): FindingRisk[] {
+  if (!service) return [];
+  return service.risks
+    .filter((risk) => risk.protocol === undefined || risk.protocol === socket.protocol)
+    .map((risk) => ({
+      kind: risk.kind,
+      summary: risk.summary,
+      ...(risk.amplification === undefined ? {} : { amplification: risk.amplification }),
+    }));
+}
+
+function judge(socket: Socket, catalog: Catalog, siblings: Map<string, Socket[]>): Finding {
+  const scope = bindScope(socket.address);
+  const owner = ownerOf(socket);
+  const service = catalog.identify(socket.port, socket.protocol, owner?.name);
+  const exposure = isExposedScope(scope) ? "exposed" : "local";
+  const exposed = exposure === "exposed";
+  const risks = risksFor(service, socket);
+
+  const reasons = [scopeReason(socket, scope)];
+  if (service) {
+    const intent = intentReason(service, exposed);
+    if (intent) reasons.push(intent);
+    const inspector = inspectorFor(service.id);
+    if (inspector) {
+      const own = owner ? siblings.get(`${socket.netns ?? ""}/${owner.pid}`) : undefined;
+      reasons.push(
+        ...inspector.reasons({ socket, scope, exposed, cmdline: owner?.cmdline ?? null, siblings: own ?? [socket] }),
+      );
+    }
+    if (exposed) reasons.push(...risks.map(riskReason));
+  } else if (exposed) {
+    reasons.push(unknownServiceReason(socket));
+  }
+  if (socket.ownerUnknown) reasons.push(socket.ownerUnknown);
+
+  const severity = judgeSeverity(exposure, scope, service, risks);
+  const needsFix = severity !== "info";
+  return {
+    protocol: socket.protocol,
+    family: socket.family,
+    address: socket.address,
+    port: socket.port,
+    scope,
+    netns: socket.netns,
+    process: owner ? { name: owner.name, pid: owner.pid, unit: owner.unit } : null,
+    service: service ? { id: service.id, name: service.name } : null,
+    exposure,
+    severity,
+    risks,
+    reasons,
+    fix: needsFix
+      ? fixSteps({
+          service,
+          ownerUnit: owner?.unit ?? null,
+          ownerPid: owner?.pid ?? null,
+          meantPublic: service?.scope === "public",
+        })
+      : [],
+  };
+}
+
+function compareFindings(a: Finding, b: Finding): number {
+  return (
+    severityRank(a.severity) - severityRank(b.severity) ||
+    a.port - b.port ||
+    a.protocol.localeCompare(b.protocol) ||
+    a.address.localeCompare(b.address) ||
+    (a.netns ?? "").localeCompare(b.netns ?? "")
+  );
+}
+
+export function summarize(findings: Finding[]): Summary {
+  const summary = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Summary;
+  for (const finding of findings) summary[finding.severity]++;
+  return summary;
+}
+
+export function classify(table: SocketTable, catalog: Catalog, now: Date): AuditReport {
+  const siblings = siblingIndex(table.sockets);
+  const findings = table.sockets.map((socket) => judge(socket, catalog, siblings)).sort(compareFindings);
+  return {
+    host: table.host,
+    generatedAt: now.toISOString(),
+    source: table.source,
+    summary: summarize(findings),
+    findings,
+    warnings: table.warnings,
+  };
+}

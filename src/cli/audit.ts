@@ -1,0 +1,102 @@
+/** `moat audit`: flags -> socket source -> classify -> render. No decisions here. */
+import { type Command, Option } from "commander";
+import { classify } from "../audit/classify.js";
+import { exitCodeFor } from "../audit/exit-code.js";
+import { SEVERITIES, type Severity } from "../audit/types.js";
+import { loadCatalog } from "../catalog/load.js";
+import { InputError } from "../errors.js";
+import { type SocketSourceSpec, readSockets } from "../host/sockets.js";
+import { renderAuditCsv, renderAuditJson, renderAuditMarkdown } from "../report/audit-formats.js";
+import { renderAuditTable } from "../report/audit-table.js";
+import { colors, wantColor } from "../report/style.js";
+
+const FORMATS = ["table", "json", "csv", "markdown"] as const;
+type Format = (typeof FORMATS)[number];
+
+interface AuditFlags {
+  json?: boolean;
+  format: Format;
+  failOn?: Severity;
+  all?: boolean;
+  color: boolean;
+  procRoot?: string;
+  ss?: string;
+  netns?: string;
+  allNetns?: boolean;
+  catalog?: string;
+}
+
+const HELP = `
+What it does:
+  Lists every TCP listener and every unconnected UDP socket (the ones "ss -tul state listening"
+  misses, memcached's 11211/udp among them), names the process and systemd unit that owns it,
+  matches it to a service in Moat's catalog, says how far it can be reached and what it risks,
+  and prints the exact fix: the config file and key to change and the systemctl commands.
+
+Where the sockets come from (pick at most one; default: this host's /proc):
+  --proc-root DIR   a copy of /proc from another host (scripts/copy-proc.sh makes one)
+  --ss FILE|-       text of "ss -tuln", "ss -tulpn" or "ss -tulp" from another host ("-" = stdin)
+  --netns NAME      one network namespace made by "ip netns add NAME"
+  --all-netns       every network namespace on the host, containers included
+
+Severity:
+  critical  reachable from other networks and abusable right now (an open UDP reflector)
+  high      a data store or admin interface reachable from other networks
+  medium    an unknown program or a cleartext protocol listening on all addresses
+  low       reachable, but meant to be (a public service that needs a second look)
+  info      only this host can reach it: nothing to do
+
+Examples:
+  sudo moat audit
+  sudo moat audit --netns web1 --json
+  ssh host ss -tulpn | moat audit --ss -
+  moat audit --fail-on high --format markdown > audit.md
+`;
+
+function sourceFrom(flags: AuditFlags): SocketSourceSpec {
+  const chosen = [flags.procRoot, flags.ss, flags.netns, flags.allNetns].filter((f) => f !== undefined);
+  if (chosen.length > 1) {
+    throw new InputError("choose one socket source: --proc-root, --ss, --netns or --all-netns");
+  }
+  if (flags.procRoot !== undefined) return { kind: "proc-root", dir: flags.procRoot };
+  if (flags.ss !== undefined) return { kind: "ss", file: flags.ss };
+  if (flags.netns !== undefined) return { kind: "netns", name: flags.netns };
+  if (flags.allNetns) return { kind: "all-netns" };
+  return { kind: "live" };
+}
+
+async function runAudit(flags: AuditFlags): Promise<void> {
+  const catalog = loadCatalog(flags.catalog);
+  const table = await readSockets(sourceFrom(flags));
+  const report = classify(table, catalog, new Date());
+  const format: Format = flags.json ? "json" : flags.format;
+  const render = {
+    table: () =>
+      renderAuditTable(report, { colors: colors(flags.color && wantColor(process.stdout)), all: flags.all === true }),
+    json: () => renderAuditJson(report),
+    csv: () => renderAuditCsv(report),
+    markdown: () => renderAuditMarkdown(report),
+  }[format];
+  process.stdout.write(render());
+  process.exitCode = exitCodeFor(report.findings, flags.failOn);
+}
+
+export function registerAudit(program: Command): void {
+  program
+    .command("audit")
+    .description("what listens on this host, who owns it, what it risks, and the exact fix")
+    .option("--json", "print the report as JSON (same as --format json)")
+    .addOption(new Option("--format <format>", "report format").choices(FORMATS).default("table"))
+    .addOption(
+      new Option("--fail-on <level>", "exit 1 when a finding is at least this severe").choices(SEVERITIES),
+    )
+    .option("--all", "also list local-only sockets in the table (JSON and CSV always have them)")
+    .option("--no-color", "no colour even on a terminal")
+    .option("--proc-root <dir>", "read a copied /proc tree instead of this host's")
+    .option("--ss <file>", 'read "ss -tulpn" text from FILE, or "-" for stdin')
+    .option("--netns <name>", "audit one network namespace (as named by ip netns)")
+    .option("--all-netns", "audit every network namespace on the host, containers included")
+    .option("--catalog <file>", "use this service catalog instead of the built-in one")
+    .addHelpText("after", HELP)
+    .action(runAudit);
+}

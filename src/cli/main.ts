@@ -1,0 +1,58 @@
+/** `moat`: the program, its commands, and the mapping of errors to exit codes. */
+import { readFileSync } from "node:fs";
+import { Command } from "commander";
+import { registerAudit } from "./audit.js";
+import { registerCatalog } from "./catalog.js";
+import { reportError } from "./errors.js";
+
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+
+const MAIN_HELP = `
+Commands at a glance:
+  moat audit              what listens on this host, who owns it, what it risks, how to fix it
+  moat catalog [QUERY]    look up a port, protocol or service in Moat's catalog
+
+Examples:
+  sudo moat audit                          audit this host (root sees every owning process)
+  moat audit --ss ss-output.txt            audit another host from its "ss -tulpn" output
+  sudo moat audit --all-netns --json       every network namespace, containers included, as JSON
+  moat audit --fail-on high                exit 1 when anything high or critical is found (for CI)
+  moat catalog 11211/udp                   what is memcached's UDP port, and why it matters
+
+Exit status:
+  0  no finding at or above --fail-on (or no --fail-on given)
+  1  a finding at or above --fail-on
+  2  bad usage or bad input (the message names the file and line)
+  3  something missing on this machine (privilege, tool, namespace); the message says how to fix it
+
+Environment:
+  NO_COLOR   set to anything to turn colour off (colour is only used on a terminal anyway)
+
+Background: in February 2018 memcached servers left open on 11211/udp reflected DDoS attacks at up
+to 51,000x. Moat finds such accidental exposure, explains it, and tells you the exact fix.
+`;
+
+export function buildProgram(): Command {
+  const program = new Command("moat")
+    .description("Find what this server exposes to the internet by accident, and how to close it.")
+    .version(pkg.version, "-V, --version", "print the version")
+    .helpOption("-h, --help", "show help for moat or for a command")
+    .showSuggestionAfterError()
+    .exitOverride()
+    .addHelpText("after", MAIN_HELP);
+  registerAudit(program);
+  registerCatalog(program);
+  for (const command of program.commands) command.exitOverride();
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv);
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    return reportError(error, (text) => process.stderr.write(text));
+  }
+}
+
+process.exitCode = await main(process.argv);
