@@ -7,7 +7,14 @@ import { fixSteps } from "./fix.js";
 import { inspectorFor } from "./inspectors/index.js";
 import { intentReason, riskReason, scopeReason, unknownServiceReason } from "./reasons.js";
 import { judgeSeverity } from "./severity.js";
-import { type AuditReport, type Finding, type FindingRisk, SEVERITIES, type Summary, severityRank } from "./types.js";
+import {
+  type AuditReport,
+  type Finding,
+  type FindingRisk,
+  SEVERITIES,
+  type Summary,
+  severityRank,
+} from "./types.js";
 
 /** Forked workers share a socket; the lowest pid is the parent, the one a person would stop. */
 function ownerOf(socket: Socket): ProcessInfo | null {
@@ -60,7 +67,13 @@ function judge(socket: Socket, catalog: Catalog, siblings: Map<string, Socket[]>
     if (inspector) {
       const own = owner ? siblings.get(`${socket.netns ?? ""}/${owner.pid}`) : undefined;
       reasons.push(
-        ...inspector.reasons({ socket, scope, exposed, cmdline: owner?.cmdline ?? null, siblings: own ?? [socket] }),
+        ...inspector.reasons({
+          socket,
+          scope,
+          exposed,
+          cmdline: owner?.cmdline ?? null,
+          siblings: own ?? [socket],
+        }),
       );
     }
     if (exposed) reasons.push(...risks.map(riskReason));

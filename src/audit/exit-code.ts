@@ -1,4 +1,4 @@
-import { type Finding, type Severity, atLeast } from "./types.js";
+import { atLeast, type Finding, type Severity } from "./types.js";
 
 /** 1 when any finding is at least as bad as `failOn` (for CI gates), else 0. */
 export function exitCodeFor(findings: Finding[], failOn: Severity | undefined): 0 | 1 {

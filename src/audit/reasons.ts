@@ -38,7 +38,8 @@ function formatFactor(factor: number): string {
 }
 
 export function riskReason(risk: FindingRisk): string {
-  const factor = risk.amplification === undefined ? "" : ` (amplification up to ${formatFactor(risk.amplification)}x)`;
+  const factor =
+    risk.amplification === undefined ? "" : ` (amplification up to ${formatFactor(risk.amplification)}x)`;
   return `${risk.summary}${factor}`;
 }
 

@@ -5,7 +5,7 @@ import { exitCodeFor } from "../audit/exit-code.js";
 import { SEVERITIES, type Severity } from "../audit/types.js";
 import { loadCatalog } from "../catalog/load.js";
 import { InputError } from "../errors.js";
-import { type SocketSourceSpec, readSockets } from "../host/sockets.js";
+import { readSockets, type SocketSourceSpec } from "../host/sockets.js";
 import { renderAuditCsv, renderAuditJson, renderAuditMarkdown } from "../report/audit-formats.js";
 import { renderAuditTable } from "../report/audit-table.js";
 import { colors, wantColor } from "../report/style.js";
@@ -72,7 +72,10 @@ async function runAudit(flags: AuditFlags): Promise<void> {
   const format: Format = flags.json ? "json" : flags.format;
   const render = {
     table: () =>
-      renderAuditTable(report, { colors: colors(flags.color && wantColor(process.stdout)), all: flags.all === true }),
+      renderAuditTable(report, {
+        colors: colors(flags.color && wantColor(process.stdout)),
+        all: flags.all === true,
+      }),
     json: () => renderAuditJson(report),
     csv: () => renderAuditCsv(report),
     markdown: () => renderAuditMarkdown(report),

@@ -5,7 +5,9 @@ import { registerAudit } from "./audit.js";
 import { registerCatalog } from "./catalog.js";
 import { reportError } from "./errors.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+  version: string;
+};
 
 const MAIN_HELP = `
 Commands at a glance:

@@ -57,7 +57,8 @@ function fixBlocks(findings: Finding[], c: Colors): string[] {
   const lines: string[] = [];
   for (const block of blocks.values()) {
     lines.push(`  ${c.bold(block.title)} (${block.sockets.join(", ")})`);
-    for (const step of block.steps) lines.push(isCommand(step) ? `      ${c.green(`$ ${step}`)}` : `    ${step}`);
+    for (const step of block.steps)
+      lines.push(isCommand(step) ? `      ${c.green(`$ ${step}`)}` : `    ${step}`);
   }
   return lines;
 }
@@ -68,7 +69,10 @@ export function renderAuditTable(report: AuditReport, { colors: c, all }: TableO
   const out = [c.bold(summaryLine(report)), ""];
 
   if (shown.length > 0) {
-    const rows = padColumns([["SEVERITY", "PORT", "ADDRESS", "SERVICE", "EXPOSURE", "PROCESS"], ...findingRows(shown)]);
+    const rows = padColumns([
+      ["SEVERITY", "PORT", "ADDRESS", "SERVICE", "EXPOSURE", "PROCESS"],
+      ...findingRows(shown),
+    ]);
     out.push(c.dim(rows[0]!.join("")));
     shown.forEach((finding, i) => {
       const [severity, ...rest] = rows[i + 1]!;
@@ -84,7 +88,11 @@ export function renderAuditTable(report: AuditReport, { colors: c, all }: TableO
   if (fixes.length > 0) out.push(c.bold("How to fix"), ...fixes, "");
   for (const warning of report.warnings) out.push(c.yellow(`warning: ${warning}`));
   if (hidden > 0) {
-    out.push(c.dim(`${hidden} local-only socket${hidden === 1 ? "" : "s"} not shown (nothing to do); --all lists them.`));
+    out.push(
+      c.dim(
+        `${hidden} local-only socket${hidden === 1 ? "" : "s"} not shown (nothing to do); --all lists them.`,
+      ),
+    );
   }
   return `${out.join("\n").trimEnd()}\n`;
 }

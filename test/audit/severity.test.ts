@@ -19,10 +19,16 @@ function service(scope: Service["scope"]): Service {
 
 describe("judgeSeverity", () => {
   it("an exposed reflector is critical", () => {
-    assert.equal(judgeSeverity("exposed", "all", service("local"), [{ kind: "reflection", summary: "r" }]), "critical");
+    assert.equal(
+      judgeSeverity("exposed", "all", service("local"), [{ kind: "reflection", summary: "r" }]),
+      "critical",
+    );
   });
   it("an exposed data store is high", () => {
-    assert.equal(judgeSeverity("exposed", "all", service("lan"), [{ kind: "data-exposure", summary: "d" }]), "high");
+    assert.equal(
+      judgeSeverity("exposed", "all", service("lan"), [{ kind: "data-exposure", summary: "d" }]),
+      "high",
+    );
   });
   it("an exposed LAN service with no listed risk is still medium", () => {
     assert.equal(judgeSeverity("exposed", "public", service("lan"), []), "medium");
@@ -32,8 +38,14 @@ describe("judgeSeverity", () => {
   });
   it("a public service is info, or low with a risk, or medium when it can reflect", () => {
     assert.equal(judgeSeverity("exposed", "all", service("public"), []), "info");
-    assert.equal(judgeSeverity("exposed", "all", service("public"), [{ kind: "remote-admin", summary: "a" }]), "low");
-    assert.equal(judgeSeverity("exposed", "all", service("public"), [{ kind: "reflection", summary: "r" }]), "medium");
+    assert.equal(
+      judgeSeverity("exposed", "all", service("public"), [{ kind: "remote-admin", summary: "a" }]),
+      "low",
+    );
+    assert.equal(
+      judgeSeverity("exposed", "all", service("public"), [{ kind: "reflection", summary: "r" }]),
+      "medium",
+    );
   });
   it("loopback is info whatever the service risks", () => {
     assert.equal(

@@ -27,9 +27,13 @@ export const memcachedInspector: Inspector = {
       );
     }
     if (cmdline === null) {
-      reasons.push("Could not read its command line to tell whether SASL is on: run moat as root on this host.");
+      reasons.push(
+        "Could not read its command line to tell whether SASL is on: run moat as root on this host.",
+      );
     } else if (!hasFlag(cmdline.split(" "), "-S", "--enable-sasl")) {
-      reasons.push("SASL authentication is off (no -S): anyone who reaches it can read, change and flush the cache.");
+      reasons.push(
+        "SASL authentication is off (no -S): anyone who reaches it can read, change and flush the cache.",
+      );
     }
     return reasons;
   },
