@@ -1,0 +1,157 @@
+/**
+ * Which processes hold which sockets: walk /proc/<pid>/fd, where every open socket is a symlink whose
+ * target reads "socket:[INODE]", and keep the pids holding an inode we were asked about. Socket inodes
+ * are unique across the host (one sockfs), so one walk serves every network namespace.
+ *
+ * Sync fs calls on purpose: measured on 200 processes x 50 socket fds (test/host/processes.test.ts),
+ * the sync walk took ~9 ms and the same walk with fs/promises (Promise.all per process) ~60 ms, since
+ * every procfs call is in-kernel work and the thread-pool round trip costs more than the call itself.
+ */
+
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import type { ProcessInfo } from "./types.js";
+
+export const OWNER_NOT_VISIBLE =
+  "owner not visible: run moat as root (sudo moat audit) to see which process owns it";
+/** Even root may be refused a process's fds (another user namespace's init, a non-dumpable daemon). */
+export const OWNER_HIDDEN_FROM_ROOT =
+  "owner not visible even to root: the process holding it refuses inspection of its open files " +
+  "(it may run in another user namespace or be marked non-dumpable)";
+
+export interface SocketOwners {
+  /** inode -> processes holding it, in pid order. Inodes nobody holds are absent. */
+  byInode: Map<number, ProcessInfo[]>;
+  /** Processes whose fd directory we may not read (not root): their sockets look ownerless. */
+  hiddenPids: number;
+  /** What to tell about a socket nobody visible holds; null when no process was hidden. */
+  ownerUnknown: string | null;
+}
+
+const SOCKET_PREFIX = "socket:[";
+
+function denied(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | null)?.code;
+  return code === "EACCES" || code === "EPERM";
+}
+
+/** Map each wanted socket inode to its owning processes. `procRoot` may be a copied /proc tree. */
+export function findSocketOwners(wanted: ReadonlySet<number>, procRoot = "/proc"): SocketOwners {
+  const pidsByInode = new Map<number, number[]>();
+  let hiddenPids = 0;
+  if (wanted.size === 0) return { byInode: new Map(), hiddenPids, ownerUnknown: null };
+
+  for (const name of readdirSync(procRoot)) {
+    const c = name.charCodeAt(0);
+    if (c < 0x30 || c > 0x39) continue; // not a pid: "net", "self", "sys", ...
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    const fdDir = `${procRoot}/${name}/fd`;
+    let fds: string[];
+    try {
+      fds = readdirSync(fdDir);
+    } catch (err) {
+      if (denied(err)) hiddenPids++;
+      continue; // gone, or not a process directory (a stray file in a copied tree)
+    }
+    for (const fd of fds) {
+      let target: string;
+      try {
+        target = readlinkSync(`${fdDir}/${fd}`);
+      } catch (err) {
+        if (denied(err)) {
+          hiddenPids++;
+          break;
+        }
+        continue; // fd closed meanwhile, or not a symlink in a copied tree
+      }
+      if (!target.startsWith(SOCKET_PREFIX)) continue;
+      const inode = Number(target.slice(SOCKET_PREFIX.length, -1));
+      if (!wanted.has(inode)) continue;
+      const pids = pidsByInode.get(inode);
+      if (pids === undefined) pidsByInode.set(inode, [pid]);
+      else if (pids[pids.length - 1] !== pid) pids.push(pid); // dup()ed fds: one entry per process
+    }
+  }
+
+  // Names, command lines and units only for the few pids that matter.
+  const info = new Map<number, ProcessInfo | null>();
+  const byInode = new Map<number, ProcessInfo[]>();
+  for (const [inode, pids] of pidsByInode) {
+    const procs: ProcessInfo[] = [];
+    for (const pid of pids.sort((a, b) => a - b)) {
+      let p = info.get(pid);
+      if (p === undefined) {
+        p = readProcessInfo(procRoot, pid);
+        info.set(pid, p);
+      }
+      if (p !== null) procs.push(p);
+    }
+    if (procs.length > 0) byInode.set(inode, procs);
+  }
+  const asRoot = process.geteuid?.() === 0;
+  const ownerUnknown = hiddenPids === 0 ? null : asRoot ? OWNER_HIDDEN_FROM_ROOT : OWNER_NOT_VISIBLE;
+  return { byInode, hiddenPids, ownerUnknown };
+}
+
+/** comm, cmdline and unit of one process; null when it exited meanwhile. */
+export function readProcessInfo(procRoot: string, pid: number): ProcessInfo | null {
+  const dir = `${procRoot}/${pid}`;
+  let name: string;
+  try {
+    name = readFileSync(`${dir}/comm`, "utf8").replace(/\n$/, "");
+  } catch {
+    return null; // exited meanwhile (or a copied tree without it): no process to report
+  }
+  return {
+    name,
+    pid,
+    unit: unitFromCgroup(readOptional(`${dir}/cgroup`)),
+    cmdline: cmdlineOf(`${dir}/cmdline`),
+  };
+}
+
+function readOptional(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8");
+  } catch {
+    return null; // exited, or a copied tree without the file: the field is just unknown
+  }
+}
+
+/** Arguments are NUL-terminated; join them with spaces. Empty (zombie, kernel thread) -> null. */
+function cmdlineOf(path: string): string | null {
+  const raw = readOptional(path);
+  if (raw === null) return null;
+  const text = raw.replace(/\0+$/, "").replaceAll("\0", " ");
+  return text === "" ? null : text;
+}
+
+/**
+ * The systemd unit a process runs in, from /proc/<pid>/cgroup text. Uses the cgroup v2 line
+ * ("0::/path") or, on v1/hybrid hosts where that line is just "/", the "name=systemd" line, and returns the deepest path component
+ * that is a unit (".service" or ".scope"): that is the service itself, a user service below
+ * user@UID.service, a login session ("session-3.scope") or a container's scope. null when none.
+ */
+export function unitFromCgroup(text: string | null): string | null {
+  if (text === null) return null;
+  let v2: string | null = null;
+  let v1: string | null = null;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("0::")) v2 = line.slice(3);
+    else {
+      const at = line.indexOf(":name=systemd:");
+      if (at > 0) v1 = line.slice(at + ":name=systemd:".length);
+    }
+  }
+  return deepestUnit(v2) ?? deepestUnit(v1);
+}
+
+function deepestUnit(path: string | null): string | null {
+  if (path === null) return null;
+  const parts = path.split("/");
+  for (let i = parts.length - 1; i >= 0; i--) {
+    const part = parts[i]!;
+    if (part.endsWith(".service") || part.endsWith(".scope")) return part;
+  }
+  return null;
+}

@@ -1,0 +1,136 @@
+/**
+ * Sockets from procfs: the live /proc, one process's view of its network namespace
+ * (/proc/<pid>/net), or a /proc tree copied from another machine by scripts/copy-proc.sh.
+ */
+
+import { readFileSync } from "node:fs";
+import { hostname } from "node:os";
+import { EnvironmentError, InputError } from "../errors.js";
+import { parseProcNet, type RawSocket } from "./proc-net.js";
+import { findSocketOwners, type SocketOwners } from "./processes.js";
+import type { Family, Protocol, Socket, SocketTable } from "./types.js";
+
+export const TABLES: ReadonlyArray<{ name: string; protocol: Protocol; family: Family }> = [
+  { name: "tcp", protocol: "tcp", family: "ipv4" },
+  { name: "tcp6", protocol: "tcp", family: "ipv6" },
+  { name: "udp", protocol: "udp", family: "ipv4" },
+  { name: "udp6", protocol: "udp", family: "ipv6" },
+];
+
+const COPY_RECIPE =
+  "make one on the machine to audit with `sudo scripts/copy-proc.sh DIR` (copies net/{tcp,tcp6,udp,udp6} " +
+  "and each process's comm, cmdline, cgroup and fd links); `cp -r /proc` does not work: procfs has " +
+  "unreadable and endless files (kcore, pagemap, mem) and per-process views";
+
+/** Read and parse the four tables in a net directory ("/proc/net", "/proc/1234/net", "DIR/net"). */
+export function readNetDir(netDir: string, copied: boolean): RawSocket[] {
+  const out: RawSocket[] = [];
+  for (const t of TABLES) {
+    const file = `${netDir}/${t.name}`;
+    let buf: Buffer;
+    try {
+      buf = readFileSync(file);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      // tcp6/udp6 are absent when the kernel runs without IPv6: no IPv6 socket can exist then.
+      if (code === "ENOENT" && t.family === "ipv6") continue;
+      if (copied) {
+        throw new InputError(
+          `${file} is missing: the directory does not look like a copied /proc; ${COPY_RECIPE}`,
+          {
+            file,
+          },
+        );
+      }
+      if (code === "ENOENT" || code === "ESRCH") throw new ProcessGone(file);
+      throw new EnvironmentError(
+        `cannot read ${file}: ${code ?? String(err)}`,
+        "mount procfs on /proc (mount -t proc proc /proc) and run moat as a user allowed to read it",
+      );
+    }
+    for (const raw of parseProcNet(buf, file, t.protocol, t.family)) out.push(raw);
+  }
+  return out;
+}
+
+/** The process whose /proc/<pid>/net we were reading exited; the caller may try another one. */
+export class ProcessGone extends Error {
+  constructor(file: string) {
+    super(`${file} vanished while reading`);
+    this.name = "ProcessGone";
+  }
+}
+
+/** Join raw sockets to their owners and label them with their namespace. */
+export function toSockets(raw: readonly RawSocket[], netns: string | null, owners: SocketOwners): Socket[] {
+  return raw.map((r) => {
+    const processes = owners.byInode.get(r.inode) ?? [];
+    return {
+      protocol: r.protocol,
+      family: r.family,
+      address: r.address,
+      port: r.port,
+      device: null,
+      inode: r.inode,
+      netns,
+      processes,
+      ownerUnknown: processes.length === 0 ? owners.ownerUnknown : null,
+    };
+  });
+}
+
+export function inodesOf(raw: readonly RawSocket[]): Set<number> {
+  const set = new Set<number>();
+  for (const r of raw) set.add(r.inode);
+  return set;
+}
+
+export function ownerWarnings(owners: SocketOwners): string[] {
+  if (owners.hiddenPids === 0) return [];
+  const n = owners.hiddenPids === 1 ? "1 process was" : `${owners.hiddenPids} processes were`;
+  const fix = process.geteuid?.() === 0 ? "" : "; run moat as root to see them";
+  return [`the open files of ${n} not readable, so sockets they hold show no owner${fix}`];
+}
+
+/** copy-proc.sh keeps sys/kernel/hostname so a report on a copy names the machine it came from. */
+function copiedHostname(root: string): string | null {
+  try {
+    return readFileSync(`${root}/sys/kernel/hostname`, "utf8").trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+export interface ProcSocketsOptions {
+  /** A copied /proc tree (tables in DIR/net); default the live /proc. */
+  procRoot?: string;
+  /** Read the tables of this process's network namespace (/proc/<pid>/net); live /proc only. */
+  netnsPid?: number | "self";
+  /** Label for the sockets' namespace; null (default) for the namespace moat runs in. */
+  netns?: string | null;
+}
+
+/** Sockets of one namespace from procfs, joined to their processes. */
+export function readProcSockets(opts: ProcSocketsOptions = {}): SocketTable {
+  const copied = opts.procRoot !== undefined;
+  const root = opts.procRoot ?? "/proc";
+  const netDir = opts.netnsPid === undefined || copied ? `${root}/net` : `${root}/${opts.netnsPid}/net`;
+  let raw: RawSocket[];
+  try {
+    raw = readNetDir(netDir, copied);
+  } catch (err) {
+    if (err instanceof ProcessGone) {
+      throw new InputError(`process ${opts.netnsPid} exited before its sockets could be read`, {
+        file: netDir,
+      });
+    }
+    throw err;
+  }
+  const owners = findSocketOwners(inodesOf(raw), root);
+  return {
+    source: copied ? `proc-root:${root}` : "procfs",
+    host: (copied && copiedHostname(root)) || hostname(),
+    sockets: toSockets(raw, opts.netns ?? null, owners),
+    warnings: ownerWarnings(owners),
+  };
+}
