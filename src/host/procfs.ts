@@ -85,11 +85,12 @@ export function inodesOf(raw: readonly RawSocket[]): Set<number> {
   return set;
 }
 
-export function ownerWarnings(owners: SocketOwners): string[] {
-  if (owners.hiddenPids === 0) return [];
+/** One warning when hidden processes left some socket without an owner; none otherwise. */
+export function ownerWarnings(owners: SocketOwners, sockets: readonly Socket[]): string[] {
+  if (owners.hiddenPids === 0 || sockets.every((s) => s.processes.length > 0)) return [];
   const n = owners.hiddenPids === 1 ? "1 process was" : `${owners.hiddenPids} processes were`;
   const fix = process.geteuid?.() === 0 ? "" : "; run moat as root to see them";
-  return [`the open files of ${n} not readable, so sockets they hold show no owner${fix}`];
+  return [`the open files of ${n} not readable; sockets shown without an owner may be theirs${fix}`];
 }
 
 /** copy-proc.sh keeps sys/kernel/hostname so a report on a copy names the machine it came from. */
@@ -127,10 +128,11 @@ export function readProcSockets(opts: ProcSocketsOptions = {}): SocketTable {
     throw err;
   }
   const owners = findSocketOwners(inodesOf(raw), root);
+  const sockets = toSockets(raw, opts.netns ?? null, owners);
   return {
     source: copied ? `proc-root:${root}` : "procfs",
     host: (copied && copiedHostname(root)) || hostname(),
-    sockets: toSockets(raw, opts.netns ?? null, owners),
-    warnings: ownerWarnings(owners),
+    sockets,
+    warnings: ownerWarnings(owners, sockets),
   };
 }

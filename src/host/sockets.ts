@@ -1,0 +1,33 @@
+/** The one entry point for socket tables: pick a source, get a SocketTable. */
+
+import { readAllNetns, readNamedNetns } from "./netns.js";
+import { readProcSockets } from "./procfs.js";
+import { readSsFile } from "./ss.js";
+import type { SocketTable } from "./types.js";
+
+export type SocketSourceSpec =
+  /** This host's /proc, the namespace moat runs in. */
+  | { kind: "live" }
+  /** A /proc copy made by scripts/copy-proc.sh (--proc-root DIR). */
+  | { kind: "proc-root"; dir: string }
+  /** A namespace made by `ip netns add NAME` (--netns NAME). */
+  | { kind: "netns"; name: string }
+  /** Every network namespace on the host (--all-netns). */
+  | { kind: "all-netns" }
+  /** Text of `ss -tuln`/`-tulpn` from another host, "-" for stdin (--ss FILE). */
+  | { kind: "ss"; file: string };
+
+export async function readSockets(source: SocketSourceSpec): Promise<SocketTable> {
+  switch (source.kind) {
+    case "live":
+      return readProcSockets();
+    case "proc-root":
+      return readProcSockets({ procRoot: source.dir });
+    case "netns":
+      return readNamedNetns(source.name);
+    case "all-netns":
+      return readAllNetns();
+    case "ss":
+      return readSsFile(source.file);
+  }
+}
