@@ -3,9 +3,9 @@
  * target reads "socket:[INODE]", and keep the pids holding an inode we were asked about. Socket inodes
  * are unique across the host (one sockfs), so one walk serves every network namespace.
  *
- * Sync fs calls on purpose: measured on 200 processes x 50 socket fds (test/host/processes.test.ts),
- * the sync walk took ~9 ms and the same walk with fs/promises (Promise.all per process) ~60 ms, since
- * every procfs call is in-kernel work and the thread-pool round trip costs more than the call itself.
+ * Sync fs calls on purpose: on 200 processes x 60 fds (50 sockets each; test/host/processes.test.ts)
+ * the sync walk took ~40 ms and the same walk with fs/promises (Promise.all per process) 110-140 ms,
+ * because each procfs call is short in-kernel work and the thread-pool round trip costs more than it.
  */
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
