@@ -1,0 +1,191 @@
+/**
+ * Benchmark: `moat audit --netns NS --json` (built CLI) against `ss -tulpn` on the same namespace
+ * holding 10,000 listening sockets owned by 200 processes. Both map sockets to processes through
+ * /proc/<pid>/fd, so they do the same work; the outputs are checked to agree before any timing.
+ *
+ *   node bench/audit/run.mjs [--runs 7] [--procs 200] [--per-proc 50] [--no-build]
+ *
+ * Needs root (network namespaces). Not part of `npm test`.
+ */
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { register } from "tsx/esm/api";
+
+// The lab helper is TypeScript; tsx lets this plain-node script reuse it instead of a second copy.
+register();
+const { createLab, labSkipReason } = await import("../../test/lab/lab.ts");
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const CLI = join(ROOT, "dist/cli/main.js");
+const TIME = "/usr/bin/time";
+
+function parseArgs(argv) {
+  const opts = { runs: 7, procs: 200, perProc: 50, build: true };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const next = () => {
+      const value = Number(argv[++i]);
+      if (!Number.isInteger(value) || value < 1) throw new Error(`${arg} needs a positive integer`);
+      return value;
+    };
+    if (arg === "--runs") opts.runs = next();
+    else if (arg === "--procs") opts.procs = next();
+    else if (arg === "--per-proc") opts.perProc = next();
+    else if (arg === "--no-build") opts.build = false;
+    else throw new Error(`unknown option ${arg} (--runs N, --procs N, --per-proc N, --no-build)`);
+  }
+  if (opts.runs < 5) throw new Error("--runs: at least 5, or the median means little");
+  return opts;
+}
+
+/**
+ * Socket j of process i: the four kinds in turn (so 2,500 each of tcp4, tcp6, udp4, udp6 at the
+ * default size), each on its own port, spread over wildcard, loopback and a documentation address.
+ */
+function socketsFor(proc, perProc) {
+  const kinds = [
+    ["tcp", ["0.0.0.0", "127.0.0.1", "192.0.2.10"]],
+    ["tcp", ["::", "::1", "2001:db8::10"]],
+    ["udp", ["0.0.0.0", "127.0.0.1", "192.0.2.10"]],
+    ["udp", ["::", "::1", "2001:db8::10"]],
+  ];
+  const sockets = [];
+  for (let j = 0; j < perProc; j++) {
+    const n = proc * perProc + j;
+    const [protocol, addresses] = kinds[n % 4];
+    sockets.push({ protocol, address: addresses[Math.floor(n / 4) % 3], port: 20000 + n });
+  }
+  return sockets;
+}
+
+/** Runs argv under /usr/bin/time (when present) and returns wall ms, peak RSS KiB, stdout. */
+function timed(argv, scratch) {
+  const rssFile = join(scratch, "rss");
+  const useTime = existsSync(TIME);
+  const full = useTime ? [TIME, "-f", "%M", "-o", rssFile, ...argv] : argv;
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(full[0], full.slice(1), { stdio: ["ignore", "pipe", "pipe"] });
+    const out = [];
+    let err = "";
+    child.stdout.on("data", (chunk) => out.push(chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk) => {
+      err += chunk;
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (code !== 0) return reject(new Error(`${argv.join(" ")} exited ${code}: ${err.slice(0, 2000)}`));
+      const rssKiB = useTime ? Number(readFileSync(rssFile, "utf8").trim().split("\n").pop()) : Number.NaN;
+      resolve({ ms, rssKiB, stdout: Buffer.concat(out).toString("utf8") });
+    });
+  });
+}
+
+function stats(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
+}
+
+/** Starts listeners a batch at a time: 200 python3 starts at once would only thrash 2 cores. */
+async function startListeners(lab, opts) {
+  const batch = 16;
+  for (let first = 0; first < opts.procs; first += batch) {
+    const group = [];
+    for (let i = first; i < Math.min(first + batch, opts.procs); i++) {
+      group.push(
+        lab.start("bench", { kind: "listener", name: `l${i}`, sockets: socketsFor(i, opts.perProc) }),
+      );
+    }
+    await Promise.all(group);
+  }
+}
+
+function printTable(rows, ratio, expected, opts) {
+  const head = ["command", "runs", "median ms", "min ms", "max ms", "peak RSS MiB"];
+  const body = rows.map((r) => [
+    r.name,
+    String(r.ms.length),
+    ...["median", "min", "max"].map((k) => stats(r.ms)[k].toFixed(0)),
+    Number.isNaN(r.maxRssKiB) ? "n/a" : (r.maxRssKiB / 1024).toFixed(1),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
+  const line = (cells) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  console.log(`\n${expected} sockets, ${opts.procs} processes, ${opts.runs} interleaved runs each`);
+  console.log(line(head));
+  console.log(widths.map((w) => "-".repeat(w)).join("  "));
+  for (const b of body) console.log(line(b));
+  console.log(`ratio moat/ss (medians): ${ratio.toFixed(2)}x`);
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const reason = labSkipReason();
+  if (reason !== undefined) {
+    console.error(`bench: ${reason}`);
+    process.exit(3);
+  }
+  if (opts.build) {
+    console.error("bench: building dist/ (tsc -p tsconfig.build.json)");
+    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
+  }
+  if (!existsSync(CLI)) throw new Error(`${CLI} missing: build failed or --no-build without a build`);
+
+  const expected = opts.procs * opts.perProc;
+  const scratch = mkdtempSync(join(tmpdir(), "moat-bench-"));
+  // Addresses on lo: this kernel has no dummy driver, and lo takes any address.
+  const lab = await createLab({
+    namespaces: [{ role: "bench", addresses: ["192.0.2.10/32", "2001:db8::10/128"] }],
+  });
+  try {
+    const ns = lab.ns("bench");
+    const t0 = Date.now();
+    await startListeners(lab, opts);
+    console.error(`bench: ${expected} sockets in ${ns} from ${opts.procs} processes (${Date.now() - t0} ms)`);
+
+    const moatArgv = [process.execPath, CLI, "audit", "--netns", ns, "--json"];
+    const ssArgv = ["ip", "netns", "exec", ns, "ss", "-H", "-tulpn"];
+
+    // Same work: both must see every socket, and moat must name an owner for each, as ss -p does.
+    const moat = JSON.parse((await timed(moatArgv, scratch)).stdout);
+    const ssLines = (await timed(ssArgv, scratch)).stdout.split("\n").filter((l) => l.trim() !== "");
+    const owned = moat.findings.filter((f) => f.process !== null).length;
+    if (moat.findings.length !== expected || ssLines.length !== expected || owned !== expected) {
+      throw new Error(
+        `outputs disagree: moat ${moat.findings.length} findings (${owned} with a process), ` +
+          `ss ${ssLines.length} lines, want ${expected}`,
+      );
+    }
+
+    const rows = [
+      { name: "moat audit --netns NS --json", argv: moatArgv, ms: [], maxRssKiB: 0 },
+      { name: "ip netns exec NS ss -tulpn", argv: ssArgv, ms: [], maxRssKiB: 0 },
+    ];
+    for (let run = 0; run < opts.runs; run++) {
+      // Alternate who goes first so neither always runs on a warmer page cache.
+      const order = run % 2 === 0 ? rows : [...rows].reverse();
+      for (const row of order) {
+        const result = await timed(row.argv, scratch);
+        row.ms.push(result.ms);
+        row.maxRssKiB = Math.max(row.maxRssKiB, result.rssKiB);
+      }
+      console.error(`bench: run ${run + 1}/${opts.runs} done`);
+    }
+    const ratio = stats(rows[0].ms).median / stats(rows[1].ms).median;
+    printTable(rows, ratio, expected, opts);
+  } finally {
+    await lab.destroy();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});
