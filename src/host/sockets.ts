@@ -1,5 +1,6 @@
 /** The one entry point for socket tables: pick a source, get a SocketTable. */
 
+import { hostname } from "node:os";
 import { readAllNetns, readNamedNetns } from "./netns.js";
 import { readProcSockets } from "./procfs.js";
 import { readSsFile } from "./ss.js";
@@ -28,6 +29,12 @@ export async function readSockets(source: SocketSourceSpec): Promise<SocketTable
     case "all-netns":
       return readAllNetns();
     case "ss":
-      return readSsFile(source.file);
+      // ss text carries no host name, so the table gets this host's
+      return {
+        source: `ss:${source.file}`,
+        host: hostname(),
+        sockets: await readSsFile(source.file),
+        warnings: [],
+      };
   }
 }
