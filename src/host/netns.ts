@@ -83,7 +83,14 @@ async function readNamespace(ns: Namespace): Promise<RawSocket[] | null> {
     }
   }
   const name = ns.names[0];
-  return name === undefined ? null : readNsenterTables(name);
+  if (name === undefined) return null;
+  try {
+    return await readNsenterTables(name);
+  } catch (err) {
+    // deleted (`ip netns del`) between listing and reading: gone, not broken
+    if (err instanceof EnvironmentError && nsKey(`${NETNS_DIR}/${name}`)?.key !== ns.key) return null;
+    throw err;
+  }
 }
 
 const MARKER = "@@moat-table ";
