@@ -209,6 +209,8 @@ function lineAndColumn(data: Uint8Array, offset: number): { line: number; column
 /** Cursor over one line; tokens are separated by spaces or tabs. */
 class Cursor {
   pos = 0;
+  /** 1-based column of the token last returned by token(). */
+  column = 0;
   constructor(
     readonly line: string,
     readonly ctx: Context,
@@ -225,13 +227,14 @@ class Cursor {
     return this.pos >= this.line.length;
   }
 
-  /** Next token and its 1-based column, or a "too few columns" error naming what was expected. */
-  token(expected: string): [string, number] {
+  /** Next token (its column in `column`), or a "too few columns" error naming what was expected. */
+  token(expected: string): string {
     if (this.atEnd()) throw this.error(`too few columns: missing ${expected}`, this.line.length + 1);
     const start = this.pos;
     const s = this.line;
     while (this.pos < s.length && s.charCodeAt(this.pos) !== 32 && s.charCodeAt(this.pos) !== 9) this.pos++;
-    return [s.slice(start, this.pos), start + 1];
+    this.column = start + 1;
+    return s.slice(start, this.pos);
   }
 
   error(message: string, column: number): InputError {
@@ -244,7 +247,7 @@ function parseLine(ctx: Context, line: string, lineNo: number): void {
   if (cur.atEnd()) return;
   const bad = line.search(BINARY);
   if (bad >= 0) throw cur.error(`binary data; is ${ctx.file} ss text output?`, bad + 1);
-  const [netid, netidCol] = cur.token("Netid");
+  const netid = cur.token("Netid");
   if (netid === "Netid") {
     // Modern ss (5.x+) names the last column "Process"; older ones print no name there.
     if (line.includes("Process")) ctx.modern = true;
@@ -255,7 +258,7 @@ function parseLine(ctx: Context, line: string, lineNo: number): void {
     throw cur.error(
       `expected Netid "tcp" or "udp" at the start of the line, found "${clip(netid)}"; ` +
         "run ss with both -t and -u (e.g. ss -tulpn)",
-      netidCol,
+      cur.column,
     );
   }
   ctx.inetRows++;
@@ -265,18 +268,18 @@ function parseLine(ctx: Context, line: string, lineNo: number): void {
 
 /** The columns after Netid; null when the row's state is not one that waits for traffic. */
 function parseRow(cur: Cursor, protocol: Protocol): Row | null {
-  const [second, secondCol] = cur.token("State or Recv-Q");
+  const second = cur.token("State or Recv-Q");
   let state: string | null = null;
   if (!isDigits(second)) {
-    if (!STATES.has(second)) throw cur.error(`unknown socket state "${clip(second)}"`, secondCol);
+    if (!STATES.has(second)) throw cur.error(`unknown socket state "${clip(second)}"`, cur.column);
     state = second;
-    queue(cur, ...cur.token("Recv-Q"));
+    queue(cur, cur.token("Recv-Q"));
   }
-  queue(cur, ...cur.token("Send-Q"));
-  const [localText, localCol] = cur.token("Local Address:Port");
-  const [peerText, peerCol] = cur.token("Peer Address:Port");
-  const local = parseEndpoint(cur, localText, localCol, false);
-  const peer = parseEndpoint(cur, peerText, peerCol, true);
+  queue(cur, cur.token("Send-Q"));
+  const localText = cur.token("Local Address:Port");
+  const local = parseEndpoint(cur, localText, cur.column, false);
+  const peerText = cur.token("Peer Address:Port");
+  const peer = parseEndpoint(cur, peerText, cur.column, true);
   const users = parseTrailing(cur);
   noteDialect(cur.ctx, localText, local, peerText, peer);
   if (users.hasUsers) cur.ctx.anyUsers = true;
@@ -286,8 +289,8 @@ function parseRow(cur: Cursor, protocol: Protocol): Row | null {
   return { protocol, local, peer, processes: users.processes, hasUsers: users.hasUsers };
 }
 
-function queue(cur: Cursor, text: string, column: number): void {
-  if (!isDigits(text)) throw cur.error(`expected a queue size (a number), found "${clip(text)}"`, column);
+function queue(cur: Cursor, text: string): void {
+  if (!isDigits(text)) throw cur.error(`expected a queue size (a number), found "${clip(text)}"`, cur.column);
 }
 
 /** Record what the line tells about which ss printed it (see the comment at the top). */
@@ -448,8 +451,8 @@ function parseTrailing(cur: Cursor): Users {
       parseUsers(cur, users);
       continue;
     }
-    const [text, column] = cur.token("details");
-    if (!isDetail(text)) throw cur.error(`unexpected text "${clip(text)}" after the addresses`, column);
+    const text = cur.token("details");
+    if (!isDetail(text)) throw cur.error(`unexpected text "${clip(text)}" after the addresses`, cur.column);
   }
   return users;
 }
