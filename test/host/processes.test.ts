@@ -196,6 +196,32 @@ describe("readProcSockets on the live /proc", () => {
     assert.equal(t4[0]!.ownerUnknown, null);
   });
 
+  it("scripts/copy-proc.sh makes a copy that reads back the same", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "moat-copy-"));
+    try {
+      const script = fileURLToPath(new URL("../../scripts/copy-proc.sh", import.meta.url));
+      await new Promise<void>((resolve, reject) =>
+        execFile("sh", [script, dir, String(process.pid)], (err, _out, stderr) =>
+          err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(),
+        ),
+      );
+      const port = (tcp.address() as net.AddressInfo).port;
+      const copy = readProcSockets({ procRoot: dir });
+      const live = readProcSockets();
+      const found = copy.sockets.find((s) => s.protocol === "tcp" && s.port === port);
+      assert.deepEqual(
+        found?.processes.map((p) => [p.pid, p.name]),
+        [[process.pid, "node"]],
+      );
+      assert.deepEqual(
+        found,
+        live.sockets.find((s) => s.inode === found?.inode),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("as an unprivileged user, says the owner is not visible", {
     skip: isRoot ? false : "needs root to drop to user nobody with setpriv",
   }, async () => {
