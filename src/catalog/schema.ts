@@ -21,7 +21,9 @@ const PortSpec = z
   .string()
   .regex(portSpecPattern, 'a port is written "PORT/tcp", "PORT/udp" or "START-END/PROTO"')
   .refine((spec) => {
-    const m = portSpecPattern.exec(spec)!;
+    // zod 4 runs this check even when the regex above failed; that failure is already reported.
+    const m = portSpecPattern.exec(spec);
+    if (!m) return true;
     const start = Number(m[1]);
     const end = m[2] === undefined ? start : Number(m[2]);
     return start >= 1 && end <= 65535 && start <= end;
