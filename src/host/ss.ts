@@ -11,7 +11,8 @@
  * A line does not say which ss printed it, so the whole file decides: `0.0.0.0` anywhere, or a
  * "Process" header, means modern; an unbracketed IPv6 address, an IPv4 address with peer `*:*`, or
  * the old `users:(("name",pid,fd))` form means old. With no evidence we take the modern reading:
- * `*` = `::` (ipv6, dual-stack), the broader exposure, and what every current ss prints. When the
+ * `*` = `::` (ipv6, dual-stack), the broader exposure, and what every current ss prints; modern
+ * evidence also wins over old (a file pasted together from two hosts). When the
  * peer column names a family (`0.0.0.0:*`, `[::]:*`), a `*` local address takes that family.
  */
 
@@ -386,12 +387,7 @@ function parseDevice(cur: Cursor, name: string, column: number): string {
 function canonicalAddress(cur: Cursor, host: string, column: number): [string, Family] {
   const cached = cur.ctx.addressCache.get(host);
   if (cached !== undefined) return cached;
-  let result: [string, Family] | null = null;
-  if (ipaddr.IPv4.isValidFourPartDecimal(host)) {
-    result = [ipaddr.IPv4.parse(host).toString(), "ipv4"];
-  } else if (host.includes(":") && ipaddr.IPv6.isValid(host)) {
-    result = [canonicalV6(ipaddr.IPv6.parse(host)), "ipv6"];
-  }
+  const result = tryCanonical(host);
   if (result === null) {
     throw cur.error(
       `bad address "${clip(host)}"; if it is a host name, re-run ss with -n (numeric output)`,
@@ -400,6 +396,17 @@ function canonicalAddress(cur: Cursor, host: string, column: number): [string, F
   }
   cur.ctx.addressCache.set(host, result);
   return result;
+}
+
+function tryCanonical(host: string): [string, Family] | null {
+  try {
+    if (ipaddr.IPv4.isValidFourPartDecimal(host)) return [ipaddr.IPv4.parse(host).toString(), "ipv4"];
+    if (host.includes(":") && ipaddr.IPv6.isValid(host))
+      return [canonicalV6(ipaddr.IPv6.parse(host)), "ipv6"];
+  } catch {
+    // ipaddr.js should not throw after isValid; if it does, the address is bad all the same.
+  }
+  return null;
 }
 
 /** RFC 5952 text, but IPv4-mapped addresses keep their dotted tail, as the kernel tables do. */

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -426,6 +427,21 @@ describe("hostile input gives InputError with file, line and column", () => {
     assert.equal(parseSsBuffer(small, "stdin")[0]!.port, 22);
   });
 
+  test('readSsFile("-") reads stdin', () => {
+    const script =
+      'import("./src/host/ss.ts").then(async (m) => console.log(JSON.stringify(await m.readSsFile("-"))))';
+    const out = spawnSync(process.execPath, ["--import", "tsx", "-e", script], {
+      cwd: fileURLToPath(new URL("../../", import.meta.url)),
+      input: fixture("modern-tuln.txt"),
+      encoding: "utf8",
+    });
+    assert.equal(out.status, 0, out.stderr);
+    assert.deepEqual(
+      (JSON.parse(out.stdout) as Socket[]).map((s) => `${s.protocol} ${s.address} ${s.port}`),
+      ["udp 127.0.0.1 5353", "udp 0.0.0.0 11211", "tcp 0.0.0.0 11211", "tcp ::1 27017", "tcp :: 8080"],
+    );
+  });
+
   test("unreadable paths are InputErrors", async () => {
     await assert.rejects(readSsFile("/nonexistent/ss.txt"), (e: unknown) => e instanceof InputError);
     await assert.rejects(
@@ -606,7 +622,7 @@ function render(gens: Gen[], style: Style): string {
     );
   }
   for (const g of gens) {
-    const cols = [g.socket.protocol];
+    const cols: string[] = [g.socket.protocol];
     if (style.state) cols.push(g.socket.protocol === "tcp" ? "LISTEN" : "UNCONN");
     cols.push("0", String(g.pad * 10), " ".repeat(g.pad) + renderLocal(g, style), renderPeer(g, style));
     cols.push(renderUsers(g.socket.processes, style));
