@@ -7,9 +7,11 @@
 # given): comm, cmdline, cgroup, and each fd as a symlink with the same target text ("socket:[N]").
 # Then e.g. `tar -C DIR -czf proc.tgz .` and on the other side `moat audit --proc-root DIR`.
 #
-# Why not `cp -r /proc`: procfs files report size 0 and some never end or cannot be read at all
-# (kcore, pagemap, mem, environ of others), /proc/net is a per-process view behind /proc/self, and the
-# fd links point at "socket:[N]", which is not a file cp could follow. This copies only what is needed.
+# Why not `cp -r /proc`: it never finishes cleanly (kcore is the size of the address space, mem,
+# pagemap and others' environ are unreadable, /proc/self and task/ repeat everything). Copying just
+# the needed paths with `cp -r --parents /proc/net/tcp ... /proc/PID/fd ...` does work (cp -r copies
+# the fd links as links, with their "socket:[N]" text), but needs every pid named and stops at the
+# first process that exits mid-copy; this script does the same walk and skips what vanished.
 #
 # Run it as root: without root the fd directories of other users' processes are unreadable and their
 # sockets will have no owner in the copy. Run it inside a namespace (`ip netns exec NAME ...` or

@@ -5,6 +5,7 @@
 
 import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
+import { dirname } from "node:path";
 import { EnvironmentError, InputError } from "../errors.js";
 import { parseProcNet, type RawSocket } from "./proc-net.js";
 import { findSocketOwners, type SocketOwners } from "./processes.js";
@@ -19,8 +20,8 @@ export const TABLES: ReadonlyArray<{ name: string; protocol: Protocol; family: F
 
 const COPY_RECIPE =
   "make one on the machine to audit with `sudo scripts/copy-proc.sh DIR` (copies net/{tcp,tcp6,udp,udp6} " +
-  "and each process's comm, cmdline, cgroup and fd links); `cp -r /proc` does not work: procfs has " +
-  "unreadable and endless files (kcore, pagemap, mem) and per-process views";
+  "and each process's comm, cmdline, cgroup and fd links); `cp -r /proc` cannot do it (kcore, mem and " +
+  "pagemap are endless or unreadable)";
 
 /** Read and parse the four tables in a net directory ("/proc/net", "/proc/1234/net", "DIR/net"). */
 export function readNetDir(netDir: string, copied: boolean): RawSocket[] {
@@ -36,7 +37,7 @@ export function readNetDir(netDir: string, copied: boolean): RawSocket[] {
       if (code === "ENOENT" && t.family === "ipv6") continue;
       if (copied) {
         throw new InputError(
-          `${file} is missing: the directory does not look like a copied /proc; ${COPY_RECIPE}`,
+          `missing: ${dirname(netDir)} does not look like a copied /proc; ${COPY_RECIPE}`,
           {
             file,
           },
