@@ -77,7 +77,10 @@ function namespacesOfProcesses(procRoot = "/proc"): Map<string, Namespace> {
 async function readNamespace(ns: Namespace): Promise<RawSocket[] | null> {
   for (const pid of ns.pids) {
     try {
-      return readNetDir(`/proc/${pid}/net`, false);
+      const raw = readNetDir(`/proc/${pid}/net`, false);
+      // Still there and still in this namespace? If it exited mid-read, a missing tcp6 would have
+      // looked like "IPv6 disabled"; then the read proves nothing and the next process is asked.
+      if (nsKey(`/proc/${pid}/ns/net`)?.key === ns.key) return raw;
     } catch (err) {
       if (!(err instanceof ProcessGone)) throw err; // exited meanwhile: try the next one
     }
