@@ -149,7 +149,7 @@ function schemaError(
   lines: LineCounter,
   file: string,
 ): InputError {
-  const issue = issues[0]!;
+  const issue = pickIssue(issues);
   const path = issue.path.filter((k): k is PathKey => typeof k === "string" || typeof k === "number");
   const focus = issue.code === "unrecognized_keys" && issue.keys[0] !== undefined ? issue.keys[0] : undefined;
   const more =
@@ -162,6 +162,14 @@ function schemaError(
     ...lineOf(doc, lines, path, focus),
     path: formatPath(shownPath),
   });
+}
+
+/**
+ * The issue to show first. A misspelt field ("scoop") also makes the real one look missing; the
+ * unknown field is the cause, so it goes first.
+ */
+function pickIssue(issues: readonly Issue[]): Issue {
+  return issues.find((issue) => issue.code === "unrecognized_keys") ?? issues[0]!;
 }
 
 /** A sentence for a person editing the file, not zod's internal wording. */
@@ -237,7 +245,8 @@ function lineOf(
 }
 
 function place(lines: LineCounter, offset: number | undefined): { line?: number; column?: number } {
-  if (offset === undefined) return {};
+  // No node to point at (a document of only comments): the problem is the file as a whole.
+  if (offset === undefined) return { line: 1 };
   const pos = lines.linePos(offset);
   return { line: pos.line, column: pos.col };
 }
