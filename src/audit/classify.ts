@@ -51,6 +51,39 @@ function risksFor(service: Service | undefined, socket: Socket): FindingRisk[] {
     }));
 }
 
+interface Judged {
+  socket: Socket;
+  scope: BindScope;
+  exposed: boolean;
+  service: Service | undefined;
+  risks: FindingRisk[];
+  owner: ProcessInfo | null;
+  siblings: Map<string, Socket[]>;
+}
+
+/** Where it listens, whom it is meant for, what it risks; a service's inspector speaks for it when it has one. */
+function explain({ socket, scope, exposed, service, risks, owner, siblings }: Judged): string[] {
+  const inspector = service ? inspectorFor(service.id) : undefined;
+  const intent = service ? intentReason(service, exposed) : null;
+  let reasons: string[];
+  if (inspector) {
+    const own = owner ? siblings.get(`${socket.netns ?? ""}/${owner.pid}`) : undefined;
+    reasons = inspector.reasons({
+      socket,
+      scope,
+      exposed,
+      cmdline: owner?.cmdline ?? null,
+      siblings: own ?? [socket],
+    });
+  } else {
+    reasons = [scopeReason(socket, scope)];
+    if (exposed) reasons.push(...(service ? risks.map(riskReason) : [unknownServiceReason(socket)]));
+  }
+  if (intent) reasons.splice(1, 0, intent);
+  if (socket.ownerUnknown) reasons.push(socket.ownerUnknown);
+  return reasons;
+}
+
 function judge(socket: Socket, catalog: Catalog, siblings: Map<string, Socket[]>): Finding {
   const scope = bindScope(socket.address);
   const owner = ownerOf(socket);
@@ -59,28 +92,7 @@ function judge(socket: Socket, catalog: Catalog, siblings: Map<string, Socket[]>
   const exposed = exposure === "exposed";
   const risks = risksFor(service, socket);
 
-  const reasons = [scopeReason(socket, scope)];
-  if (service) {
-    const intent = intentReason(service, exposed);
-    if (intent) reasons.push(intent);
-    const inspector = inspectorFor(service.id);
-    if (inspector) {
-      const own = owner ? siblings.get(`${socket.netns ?? ""}/${owner.pid}`) : undefined;
-      reasons.push(
-        ...inspector.reasons({
-          socket,
-          scope,
-          exposed,
-          cmdline: owner?.cmdline ?? null,
-          siblings: own ?? [socket],
-        }),
-      );
-    }
-    if (exposed) reasons.push(...risks.map(riskReason));
-  } else if (exposed) {
-    reasons.push(unknownServiceReason(socket));
-  }
-  if (socket.ownerUnknown) reasons.push(socket.ownerUnknown);
+  const reasons = explain({ socket, scope, exposed, service, risks, owner, siblings });
 
   const severity = judgeSeverity(exposure, scope, service, risks);
   const needsFix = severity !== "info";
@@ -102,6 +114,7 @@ function judge(socket: Socket, catalog: Catalog, siblings: Map<string, Socket[]>
           service,
           ownerUnit: owner?.unit ?? null,
           ownerPid: owner?.pid ?? null,
+          socket,
           meantPublic: service?.scope === "public",
         })
       : [],

@@ -26,11 +26,13 @@ export interface FixInput {
   service: Service | undefined;
   ownerUnit: string | null;
   ownerPid: number | null;
+  /** The socket, for commands that find its owner: "11211/udp". */
+  socket: { port: number; protocol: string };
   /** The service is meant to be public: offer no "disable it" step. */
   meantPublic: boolean;
 }
 
-export function fixSteps({ service, ownerUnit, ownerPid, meantPublic }: FixInput): string[] {
+export function fixSteps({ service, ownerUnit, ownerPid, socket, meantPublic }: FixInput): string[] {
   const steps: string[] = [];
   const unit = unitNames(service, ownerUnit);
   if (service) {
@@ -43,7 +45,7 @@ export function fixSteps({ service, ownerUnit, ownerPid, meantPublic }: FixInput
     steps.push(`cat /proc/${ownerPid}/cmdline | tr '\\0' ' '`);
   } else {
     steps.push("Find out which program owns it and whether it must be reachable from other hosts.");
-    steps.push("sudo moat audit");
+    steps.push(`ss -${socket.protocol === "udp" ? "u" : "t"}lpn 'sport = :${socket.port}'`);
   }
   if (!meantPublic && unit) {
     steps.push("If nothing needs it, stop it and keep it from starting at boot:");

@@ -89,9 +89,9 @@ export function inodesOf(raw: readonly RawSocket[]): Set<number> {
 /** One warning when hidden processes left some socket without an owner; none otherwise. */
 export function ownerWarnings(owners: SocketOwners, sockets: readonly Socket[]): string[] {
   if (owners.hiddenPids === 0 || sockets.every((s) => s.processes.length > 0)) return [];
-  const n = owners.hiddenPids === 1 ? "1 process was" : `${owners.hiddenPids} processes were`;
+  const n = owners.hiddenPids === 1 ? "1 process" : `${owners.hiddenPids} processes`;
   const fix = process.geteuid?.() === 0 ? "" : "; run moat as root to see them";
-  return [`the open files of ${n} not readable; sockets shown without an owner may be theirs${fix}`];
+  return [`could not read the open files of ${n}; sockets shown without an owner may be theirs${fix}`];
 }
 
 /** copy-proc.sh keeps sys/kernel/hostname so a report on a copy names the machine it came from. */

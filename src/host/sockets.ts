@@ -1,6 +1,6 @@
 /** The one entry point for socket tables: pick a source, get a SocketTable. */
 
-import { hostname } from "node:os";
+import { basename } from "node:path";
 import { readAllNetns, readNamedNetns } from "./netns.js";
 import { readProcSockets } from "./procfs.js";
 import { readSsFile } from "./ss.js";
@@ -29,10 +29,10 @@ export async function readSockets(source: SocketSourceSpec): Promise<SocketTable
     case "all-netns":
       return readAllNetns();
     case "ss":
-      // ss text carries no host name, so the table gets this host's
+      // ss text carries no host name: name the file it came from rather than pretend it is this host.
       return {
         source: `ss:${source.file}`,
-        host: hostname(),
+        host: source.file === "-" ? "ss text from stdin" : basename(source.file),
         sockets: await readSsFile(source.file),
         warnings: [],
       };

@@ -14,7 +14,8 @@ export interface InspectionContext {
 
 /**
  * Service-specific care beyond the catalog's facts: reads the daemon's own options to say what
- * exactly is wrong. One file per service; adding one is a new file and a line in the registry.
+ * exactly is wrong. When a service has one, its reasons replace the generic scope and risk sentences
+ * (they say the same things, more precisely). One file per service, one line in the registry.
  */
 export interface Inspector {
   serviceId: string;
