@@ -132,8 +132,8 @@ async function main() {
     process.exit(3);
   }
   if (opts.build) {
-    console.error("bench: building dist/ (tsc -p tsconfig.build.json)");
-    execFileSync("npx", ["tsc", "-p", "tsconfig.build.json"], { cwd: ROOT, stdio: "inherit" });
+    console.error("bench: building dist/ (npm run build)");
+    execFileSync("npm", ["run", "--silent", "build"], { cwd: ROOT, stdio: "inherit" });
   }
   if (!existsSync(CLI)) throw new Error(`${CLI} missing: build failed or --no-build without a build`);
 

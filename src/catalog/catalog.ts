@@ -3,7 +3,8 @@
  * scan once per reply. Ranges are expanded at build time; the widest (X11, 64 ports) costs little.
  */
 import type { Protocol } from "../host/types.js";
-import { portSpecPattern, type Service } from "./schema.js";
+import { portSpecPattern } from "./port-spec.js";
+import type { Service } from "./schema.js";
 import type { Catalog } from "./types.js";
 
 export interface PortRange {

@@ -3,6 +3,9 @@
  * Port specs are compact strings ("11211/udp", "6000-6063/tcp") so the YAML stays readable.
  */
 import { z } from "zod";
+import { portSpecPattern } from "./port-spec.js";
+
+export { portSpecPattern };
 
 export const PROTOCOLS = ["tcp", "udp"] as const;
 export const SCOPES = ["public", "lan", "local"] as const;
@@ -14,8 +17,6 @@ export const RISK_KINDS = [
   "remote-code-execution",
   "information-disclosure",
 ] as const;
-
-export const portSpecPattern = /^(\d{1,5})(?:-(\d{1,5}))?\/(tcp|udp)$/;
 
 const PortSpec = z
   .string()

@@ -66,7 +66,7 @@ function sourceFrom(flags: AuditFlags): SocketSourceSpec {
 }
 
 async function runAudit(flags: AuditFlags): Promise<void> {
-  const catalog = loadCatalog(flags.catalog);
+  const catalog = await loadCatalog(flags.catalog);
   const table = await readSockets(sourceFrom(flags));
   const report = classify(table, catalog, new Date());
   const format: Format = flags.json ? "json" : flags.format;

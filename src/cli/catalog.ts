@@ -1,9 +1,9 @@
 /** `moat catalog [QUERY] [--json]`: what Moat knows about a port or a service. */
 import type { Command } from "commander";
-import pc from "picocolors";
 import { loadCatalog } from "../catalog/load.js";
 import { lookup } from "../catalog/query.js";
 import { renderCatalogDetails, renderCatalogJson, renderCatalogTable } from "../report/catalog.js";
+import { wantColor } from "../report/style.js";
 
 const EXAMPLES = `
 Examples:
@@ -29,10 +29,10 @@ export function registerCatalog(program: Command): void {
     .argument("[query]", "a port, PORT/PROTOCOL, or a service id, name or process name")
     .option("--json", "print the matching catalog entries as a JSON array")
     .addHelpText("after", EXAMPLES)
-    .action((query: string | undefined, flags: CatalogFlags) => {
-      const catalog = loadCatalog();
+    .action(async (query: string | undefined, flags: CatalogFlags) => {
+      const catalog = await loadCatalog();
       const services = query === undefined ? catalog.services : lookup(catalog, query);
-      const color = pc.isColorSupported;
+      const color = wantColor(process.stdout);
       if (flags.json) process.stdout.write(renderCatalogJson(services));
       else if (query === undefined) process.stdout.write(renderCatalogTable(services, { color }));
       else if (services.length === 0) process.stdout.write(`No service in the catalog matches "${query}".\n`);

@@ -14,8 +14,9 @@ import { readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { EnvironmentError, InputError } from "../errors.js";
 import { parseProcNet, type RawSocket } from "./proc-net.js";
-import { findSocketOwners } from "./processes.js";
+import { ownersFrom, walkSocketFds } from "./processes.js";
 import { inodesOf, ownerWarnings, ProcessGone, readNetDir, TABLES, toSockets } from "./procfs.js";
+import { CAT_SCRIPT, sectionsOf } from "./table-reader.js";
 import type { Socket, SocketTable } from "./types.js";
 
 export const NETNS_DIR = "/run/netns";
@@ -77,7 +78,7 @@ function namespacesOfProcesses(procRoot = "/proc"): Map<string, Namespace> {
 async function readNamespace(ns: Namespace): Promise<RawSocket[] | null> {
   for (const pid of ns.pids) {
     try {
-      const raw = readNetDir(`/proc/${pid}/net`, false);
+      const raw = await readNetDir(`/proc/${pid}/net`, false);
       // Still there and still in this namespace? If it exited mid-read, a missing tcp6 would have
       // looked like "IPv6 disabled"; then the read proves nothing and the next process is asked.
       if (nsKey(`/proc/${pid}/ns/net`)?.key === ns.key) return raw;
@@ -96,11 +97,6 @@ async function readNamespace(ns: Namespace): Promise<RawSocket[] | null> {
   }
 }
 
-const MARKER = "@@moat-table ";
-
-// Prints each table after a marker line; a table line never starts with "@", so the split is exact.
-const CAT_TABLES = `for t in ${TABLES.map((t) => t.name).join(" ")}; do printf '\\n${MARKER}%s\\n' "$t"; cat "/proc/self/net/$t" 2>/dev/null; done; exit 0`;
-
 /**
  * Read the four tables of a named namespace from a child entered into it: `nsenter --net=... sh -c`
  * printing each /proc/self/net table after a marker line. One spawn for all four tables.
@@ -109,7 +105,7 @@ export async function readNsenterTables(name: string, dir = NETNS_DIR): Promise<
   const stdout = await new Promise<Buffer>((resolve, reject) => {
     execFile(
       "nsenter",
-      [`--net=${dir}/${name}`, "sh", "-c", CAT_TABLES],
+      [`--net=${dir}/${name}`, "sh", "-c", CAT_SCRIPT, "sh", "/proc/self/net"],
       { encoding: "buffer", maxBuffer: 1 << 28 },
       (err, out, errOut) => {
         if (err === null) return resolve(out);
@@ -134,25 +130,13 @@ export async function readNsenterTables(name: string, dir = NETNS_DIR): Promise<
   return splitTables(stdout, name);
 }
 
-/** Cut nsenter's output at the marker lines and parse each table. */
+/** Parse the tables nsenter printed (CAT_SCRIPT output). */
 export function splitTables(out: Buffer, name: string): RawSocket[] {
-  const marker = Buffer.from(`\n${MARKER}`);
-  const sections = new Map<string, Buffer>();
-  let at = out.indexOf(marker);
-  while (at >= 0) {
-    const nameStart = at + marker.length;
-    let nameEnd = out.indexOf(0x0a, nameStart);
-    if (nameEnd < 0) nameEnd = out.length;
-    const next = out.indexOf(marker, nameEnd);
-    sections.set(
-      out.toString("latin1", nameStart, nameEnd),
-      out.subarray(nameEnd + 1, next < 0 ? out.length : next),
-    );
-    at = next;
-  }
+  const reads = sectionsOf(out);
   const raw: RawSocket[] = [];
-  for (const t of TABLES) {
-    const text = sections.get(t.name);
+  for (const [i, t] of TABLES.entries()) {
+    const read = reads[i]!;
+    const text = read.ok ? read.data : undefined;
     const file = `/proc/net/${t.name} of netns ${name}`;
     if (text === undefined || text.length === 0) {
       if (t.family === "ipv6") continue; // IPv6 disabled
@@ -187,13 +171,18 @@ async function readMany(
   source: string,
   warnings: string[],
 ): Promise<SocketTable> {
+  // Start every namespace's read, walk the fds while large tables are formatted on another core,
+  // then collect the tables.
+  const pending = list.map(({ ns, label }) => ({ label, raw: readNamespace(ns) }));
+  for (const p of pending) p.raw.catch(() => {}); // awaited below; keeps an early failure from being "unhandled"
+  const walk = walkSocketFds();
   const parts: { raw: RawSocket[]; label: string | null }[] = [];
-  for (const { ns, label } of list) {
-    const raw = await readNamespace(ns);
-    if (raw === null) warnings.push(`network namespace ${label ?? "net"} disappeared while being read`);
-    else parts.push({ raw, label });
+  for (const { label, raw } of pending) {
+    const tables = await raw;
+    if (tables === null) warnings.push(`network namespace ${label ?? "net"} disappeared while being read`);
+    else parts.push({ raw: tables, label });
   }
-  const owners = findSocketOwners(inodesOf(parts.flatMap((p) => p.raw)));
+  const owners = ownersFrom(walk, inodesOf(parts.flatMap((p) => p.raw)));
   const sockets: Socket[] = [];
   for (const p of parts) for (const s of toSockets(p.raw, p.label, owners)) sockets.push(s);
   return { source, host: hostname(), sockets, warnings: [...warnings, ...ownerWarnings(owners, sockets)] };

@@ -1,6 +1,6 @@
 /**
  * Which processes hold which sockets: walk /proc/<pid>/fd, where every open socket is a symlink whose
- * target reads "socket:[INODE]", and keep the pids holding an inode we were asked about. Socket inodes
+ * target reads "socket:[INODE]", and keep the pids holding each socket inode. Socket inodes
  * are unique across the host (one sockfs), so one walk serves every network namespace.
  *
  * Sync fs calls on purpose: on 200 processes x 60 fds (50 sockets each; test/host/processes.test.ts)
@@ -34,12 +34,17 @@ function denied(err: unknown): boolean {
   return code === "EACCES" || code === "EPERM";
 }
 
-/** Map each wanted socket inode to its owning processes. `procRoot` may be a copied /proc tree. */
-export function findSocketOwners(wanted: ReadonlySet<number>, procRoot = "/proc"): SocketOwners {
+/** Every socket fd on the host: inode -> pids holding it. Names and units are read later, only as needed. */
+export interface FdWalk {
+  pidsByInode: Map<number, number[]>;
+  /** Processes whose fd directory we may not read: their sockets look ownerless. */
+  hiddenPids: number;
+}
+
+/** Walk /proc/<pid>/fd of every process once. `procRoot` may be a copied /proc tree. */
+export function walkSocketFds(procRoot = "/proc"): FdWalk {
   const pidsByInode = new Map<number, number[]>();
   let hiddenPids = 0;
-  if (wanted.size === 0) return { byInode: new Map(), hiddenPids, ownerUnknown: null };
-
   for (const name of readdirSync(procRoot)) {
     const c = name.charCodeAt(0);
     if (c < 0x30 || c > 0x39) continue; // not a pid: "net", "self", "sys", ...
@@ -66,17 +71,21 @@ export function findSocketOwners(wanted: ReadonlySet<number>, procRoot = "/proc"
       }
       if (!target.startsWith(SOCKET_PREFIX)) continue;
       const inode = Number(target.slice(SOCKET_PREFIX.length, -1));
-      if (!wanted.has(inode)) continue;
       const pids = pidsByInode.get(inode);
       if (pids === undefined) pidsByInode.set(inode, [pid]);
       else if (pids[pids.length - 1] !== pid) pids.push(pid); // dup()ed fds: one entry per process
     }
   }
+  return { pidsByInode, hiddenPids };
+}
 
-  // Names, command lines and units only for the few pids that matter.
+/** The owners of the wanted inodes; comm, cmdline and cgroup read only for the pids that hold one. */
+export function ownersFrom(walk: FdWalk, wanted: ReadonlySet<number>, procRoot = "/proc"): SocketOwners {
   const info = new Map<number, ProcessInfo | null>();
   const byInode = new Map<number, ProcessInfo[]>();
-  for (const [inode, pids] of pidsByInode) {
+  for (const inode of wanted) {
+    const pids = walk.pidsByInode.get(inode);
+    if (pids === undefined) continue;
     const procs: ProcessInfo[] = [];
     for (const pid of pids.sort((a, b) => a - b)) {
       let p = info.get(pid);
@@ -88,9 +97,16 @@ export function findSocketOwners(wanted: ReadonlySet<number>, procRoot = "/proc"
     }
     if (procs.length > 0) byInode.set(inode, procs);
   }
+  const { hiddenPids } = walk;
   const asRoot = process.geteuid?.() === 0;
   const ownerUnknown = hiddenPids === 0 ? null : asRoot ? OWNER_HIDDEN_FROM_ROOT : OWNER_NOT_VISIBLE;
   return { byInode, hiddenPids, ownerUnknown };
+}
+
+/** Map each wanted socket inode to its owning processes. `procRoot` may be a copied /proc tree. */
+export function findSocketOwners(wanted: ReadonlySet<number>, procRoot = "/proc"): SocketOwners {
+  if (wanted.size === 0) return { byInode: new Map(), hiddenPids: 0, ownerUnknown: null };
+  return ownersFrom(walkSocketFds(procRoot), wanted, procRoot);
 }
 
 /** comm, cmdline and unit of one process; null when it exited meanwhile. */

@@ -8,10 +8,16 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { EnvironmentError, InputError } from "../errors.js";
 import { parseProcNet, type RawSocket } from "./proc-net.js";
-import { findSocketOwners, type SocketOwners } from "./processes.js";
+import { ownersFrom, type SocketOwners, walkSocketFds } from "./processes.js";
+import { readTables, type TABLE_NAMES } from "./table-reader.js";
 import type { Family, Protocol, Socket, SocketTable } from "./types.js";
 
-export const TABLES: ReadonlyArray<{ name: string; protocol: Protocol; family: Family }> = [
+/** Same order as TABLE_NAMES in table-reader.ts, whose reads are matched to these by index. */
+export const TABLES: ReadonlyArray<{
+  name: (typeof TABLE_NAMES)[number];
+  protocol: Protocol;
+  family: Family;
+}> = [
   { name: "tcp", protocol: "tcp", family: "ipv4" },
   { name: "tcp6", protocol: "tcp", family: "ipv6" },
   { name: "udp", protocol: "udp", family: "ipv4" },
@@ -23,35 +29,37 @@ const COPY_RECIPE =
   "and each process's comm, cmdline, cgroup and fd links); `cp -r /proc` cannot do it (kcore, mem and " +
   "pagemap are endless or unreadable)";
 
-/** Read and parse the four tables in a net directory ("/proc/net", "/proc/1234/net", "DIR/net"). */
-export function readNetDir(netDir: string, copied: boolean): RawSocket[] {
+/**
+ * Read and parse the four tables in a net directory ("/proc/net", "/proc/1234/net", "DIR/net").
+ * The reading starts before this returns (see table-reader.ts): call it, do other work, then await.
+ */
+export async function readNetDir(netDir: string, copied: boolean): Promise<RawSocket[]> {
+  const reads = await readTables(netDir);
   const out: RawSocket[] = [];
-  for (const t of TABLES) {
+  TABLES.forEach((t, i) => {
     const file = `${netDir}/${t.name}`;
-    let buf: Buffer;
-    try {
-      buf = readFileSync(file);
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
+    const read = reads[i]!;
+    if (!read.ok) {
       // tcp6/udp6 are absent when the kernel runs without IPv6: no IPv6 socket can exist then.
-      if (code === "ENOENT" && t.family === "ipv6") continue;
-      if (copied) {
-        throw new InputError(
-          `missing: ${dirname(netDir)} does not look like a copied /proc; ${COPY_RECIPE}`,
-          {
-            file,
-          },
-        );
-      }
-      if (code === "ENOENT" || code === "ESRCH") throw new ProcessGone(file);
-      throw new EnvironmentError(
-        `cannot read ${file}: ${code ?? String(err)}`,
-        "mount procfs on /proc (mount -t proc proc /proc) and run moat as a user allowed to read it",
-      );
+      if (read.code === "ENOENT" && t.family === "ipv6") return;
+      throw tableError(read.code ?? read.message, file, netDir, copied);
     }
-    for (const raw of parseProcNet(buf, file, t.protocol, t.family)) out.push(raw);
-  }
+    for (const raw of parseProcNet(read.data, file, t.protocol, t.family)) out.push(raw);
+  });
   return out;
+}
+
+function tableError(code: string, file: string, netDir: string, copied: boolean): Error {
+  if (copied) {
+    return new InputError(`missing: ${dirname(netDir)} does not look like a copied /proc; ${COPY_RECIPE}`, {
+      file,
+    });
+  }
+  if (code === "ENOENT" || code === "ESRCH") return new ProcessGone(file);
+  return new EnvironmentError(
+    `cannot read ${file}: ${code}`,
+    "mount procfs on /proc (mount -t proc proc /proc) and run moat as a user allowed to read it",
+  );
 }
 
 /** The process whose /proc/<pid>/net we were reading exited; the caller may try another one. */
@@ -113,13 +121,16 @@ export interface ProcSocketsOptions {
 }
 
 /** Sockets of one namespace from procfs, joined to their processes. */
-export function readProcSockets(opts: ProcSocketsOptions = {}): SocketTable {
+export async function readProcSockets(opts: ProcSocketsOptions = {}): Promise<SocketTable> {
   const copied = opts.procRoot !== undefined;
   const root = opts.procRoot ?? "/proc";
   const netDir = opts.netnsPid === undefined || copied ? `${root}/net` : `${root}/${opts.netnsPid}/net`;
+  const tables = readNetDir(netDir, copied);
+  tables.catch(() => {}); // judged below, after the walk; this only keeps it from counting as unhandled
+  const walk = walkSocketFds(root); // meanwhile: the kernel formats large tables on another core
   let raw: RawSocket[];
   try {
-    raw = readNetDir(netDir, copied);
+    raw = await tables;
   } catch (err) {
     if (err instanceof ProcessGone) {
       throw new InputError(`process ${opts.netnsPid} exited before its sockets could be read`, {
@@ -128,7 +139,7 @@ export function readProcSockets(opts: ProcSocketsOptions = {}): SocketTable {
     }
     throw err;
   }
-  const owners = findSocketOwners(inodesOf(raw), root);
+  const owners = ownersFrom(walk, inodesOf(raw), root);
   const sockets = toSockets(raw, opts.netns ?? null, owners);
   return {
     source: copied ? `proc-root:${root}` : "procfs",

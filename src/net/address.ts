@@ -19,7 +19,19 @@ export function unmapAddress(address: string): ipaddr.IPv4 | ipaddr.IPv6 {
   return parsed;
 }
 
+/** A host has few distinct bound addresses and thousands of sockets: remember each answer. */
+const scopeCache = new Map<string, BindScope>();
+
 export function bindScope(address: string): BindScope {
+  let scope = scopeCache.get(address);
+  if (scope === undefined) {
+    scope = computeBindScope(address);
+    if (scopeCache.size < 4096) scopeCache.set(address, scope);
+  }
+  return scope;
+}
+
+function computeBindScope(address: string): BindScope {
   const ip = unmapAddress(address);
   const range = ip.range();
   if (range === "unspecified") return "all";

@@ -1,7 +1,7 @@
 /** Renders catalog entries for `moat catalog`: a compact table, a block per service, or JSON. */
-import Table from "cli-table3";
 import pc from "picocolors";
 import type { Risk, Service, ServiceScope } from "../catalog/schema.js";
+import { padColumns } from "./style.js";
 
 export interface CatalogRenderOptions {
   color: boolean;
@@ -15,10 +15,11 @@ const SCOPE_MEANING: Record<ServiceScope, string> = {
   local: "meant for this host only",
 };
 
-function paintScope(c: Colors, scope: ServiceScope): string {
-  if (scope === "public") return c.green(scope);
-  if (scope === "lan") return c.yellow(scope);
-  return c.cyan(scope);
+/** `text` is the scope, possibly padded for a column. */
+function paintScope(c: Colors, scope: ServiceScope, text: string = scope): string {
+  if (scope === "public") return c.green(text);
+  if (scope === "lan") return c.yellow(text);
+  return c.cyan(text);
 }
 
 /** Ports grouped by protocol in catalog order: "80,443/tcp 443/udp". */
@@ -56,39 +57,20 @@ function risksCell(service: Service): string {
     .join(", ");
 }
 
-/** The listing with no query: one line per service. */
+/** The listing with no query: one line per service, borderless, for reading and for grep. */
 export function renderCatalogTable(services: readonly Service[], options: CatalogRenderOptions): string {
   const c = pc.createColors(options.color);
-  const table = new Table({
-    head: ["ID", "PORTS", "SCOPE", "RISKS"].map((h) => c.bold(h)),
-    // Borderless: the listing is for reading and for grep, not for framing.
-    chars: {
-      top: "",
-      "top-mid": "",
-      "top-left": "",
-      "top-right": "",
-      bottom: "",
-      "bottom-mid": "",
-      "bottom-left": "",
-      "bottom-right": "",
-      left: "",
-      "left-mid": "",
-      mid: "",
-      "mid-mid": "",
-      right: "",
-      "right-mid": "",
-      middle: "  ",
-    },
-    style: { head: [], border: [], "padding-left": 0, "padding-right": 0 },
-  });
-  for (const s of services) table.push([s.id, formatPorts(s.ports), paintScope(c, s.scope), risksCell(s)]);
+  const rows = padColumns([
+    ["ID", "PORTS", "SCOPE", "RISKS"],
+    ...services.map((s) => [s.id, formatPorts(s.ports), s.scope, risksCell(s)]),
+  ]);
+  const lines = rows.map(([id, ports, scope, risks], i) =>
+    i === 0
+      ? c.bold(`${id}${ports}${scope}${risks}`)
+      : `${id}${ports}${paintScope(c, services[i - 1]!.scope, scope!)}${risks}`,
+  );
+  const text = lines.join("\n");
   const count = services.length === 1 ? "1 service" : `${services.length} services`;
-  // cli-table3 pads the last column too; trailing blanks only get in the way of copy and grep.
-  const text = table
-    .toString()
-    .split("\n")
-    .map((line) => line.trimEnd())
-    .join("\n");
   return `${text}\n\n${count}. Details: moat catalog ID, PORT or PORT/PROTOCOL.\n`;
 }
 

@@ -6,7 +6,7 @@ import { SEVERITIES } from "../../src/audit/types.js";
 import { loadCatalog } from "../../src/catalog/load.js";
 import type { ProcessInfo, Socket, SocketTable } from "../../src/host/types.js";
 
-const catalog = loadCatalog();
+const catalog = await loadCatalog();
 const now = new Date("2026-11-23T10:00:00Z");
 
 function proc(name: string, pid: number, cmdline: string | null, unit: string | null = null): ProcessInfo {

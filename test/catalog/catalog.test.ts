@@ -4,7 +4,7 @@ import { buildCatalog, parsePortSpec } from "../../src/catalog/catalog.js";
 import { loadCatalog } from "../../src/catalog/load.js";
 import type { Service } from "../../src/catalog/schema.js";
 
-const catalog = loadCatalog();
+const catalog = await loadCatalog();
 
 function service(id: string, ports: string[], processes: string[]): Service {
   return {

@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { loadCatalog } from "../../src/catalog/load.js";
 import type { Protocol } from "../../src/host/types.js";
 
-const catalog = loadCatalog();
+const catalog = await loadCatalog();
 
 /** reference/exposure-advisories.md: ports default installs leave open. */
 const ADVISORY_PORTS: Array<[number, Protocol]> = [

@@ -7,7 +7,8 @@ import { readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { parseDocument } from "yaml";
-import { DEFAULT_CATALOG_PATH, parseCatalog } from "../../src/catalog/load.js";
+import { DEFAULT_CATALOG_PATH } from "../../src/catalog/load.js";
+import { parseCatalog } from "../../src/catalog/parse.js";
 import { InputError } from "../../src/errors.js";
 
 const FILE = "fuzz/services.yaml";

@@ -4,7 +4,7 @@ import { loadCatalog } from "../../src/catalog/load.js";
 import { lookup, parseQuery } from "../../src/catalog/query.js";
 import { InputError } from "../../src/errors.js";
 
-const catalog = loadCatalog();
+const catalog = await loadCatalog();
 const ids = (query: string) => lookup(catalog, query).map((s) => s.id);
 
 describe("parseQuery", () => {

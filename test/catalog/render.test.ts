@@ -8,7 +8,7 @@ import {
   renderCatalogTable,
 } from "../../src/report/catalog.js";
 
-const catalog = loadCatalog();
+const catalog = await loadCatalog();
 const memcached = catalog.byId("memcached")!;
 const ESC = "\u001b[";
 

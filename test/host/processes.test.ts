@@ -103,8 +103,8 @@ describe("findSocketOwners over a copied tree", () => {
 });
 
 describe("readProcSockets on a copied /proc", () => {
-  it("reads the committed fixture exactly", () => {
-    const table = readProcSockets({ procRoot: FIXTURE });
+  it("reads the committed fixture exactly", async () => {
+    const table = await readProcSockets({ procRoot: FIXTURE });
     const owners = [
       { name: "python3", pid: 10143, unit: "moat-fixture.service", cmdline: "/usr/bin/python3 listen.py" },
       { name: "python3", pid: 10145, unit: "moat-fixture.service", cmdline: "/usr/bin/python3 listen.py" },
@@ -140,11 +140,11 @@ describe("readProcSockets on a copied /proc", () => {
     });
   });
 
-  it("says how to make a copy when the directory is not one", () => {
+  it("says how to make a copy when the directory is not one", async () => {
     const dir = mkdtempSync(join(tmpdir(), "moat-notproc-"));
     try {
-      assert.throws(
-        () => readProcSockets({ procRoot: dir }),
+      await assert.rejects(
+        readProcSockets({ procRoot: dir }),
         (e: unknown) =>
           e instanceof InputError &&
           e.place?.file === `${dir}/net/tcp` &&
@@ -155,7 +155,7 @@ describe("readProcSockets on a copied /proc", () => {
       mkdirSync(`${dir}/net`);
       writeFileSync(`${dir}/net/tcp`, "  sl  local_address rem_address   st\n");
       writeFileSync(`${dir}/net/udp`, "  sl  local_address rem_address   st\n");
-      assert.deepEqual(readProcSockets({ procRoot: dir }).sockets, []);
+      assert.deepEqual((await readProcSockets({ procRoot: dir })).sockets, []);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -174,9 +174,9 @@ describe("readProcSockets on the live /proc", () => {
     udp.close();
   });
 
-  it("finds this process's TCP listener and UDP socket with pid and name", (t) => {
+  it("finds this process's TCP listener and UDP socket with pid and name", async (t) => {
     const t0 = performance.now();
-    const table = readProcSockets();
+    const table = await readProcSockets();
     t.diagnostic(
       `live read of ${table.sockets.length} sockets with owners: ${(performance.now() - t0).toFixed(1)} ms`,
     );
@@ -206,8 +206,8 @@ describe("readProcSockets on the live /proc", () => {
         ),
       );
       const port = (tcp.address() as net.AddressInfo).port;
-      const copy = readProcSockets({ procRoot: dir });
-      const live = readProcSockets();
+      const copy = await readProcSockets({ procRoot: dir });
+      const live = await readProcSockets();
       const found = copy.sockets.find((s) => s.protocol === "tcp" && s.port === port);
       assert.deepEqual(
         found?.processes.map((p) => [p.pid, p.name]),
@@ -227,7 +227,7 @@ describe("readProcSockets on the live /proc", () => {
   }, async () => {
     const port = (tcp.address() as net.AddressInfo).port;
     const procfs = fileURLToPath(new URL("../../src/host/procfs.ts", import.meta.url));
-    const code = `import { readProcSockets } from ${JSON.stringify(procfs)}; console.log(JSON.stringify(readProcSockets()));`;
+    const code = `import { readProcSockets } from ${JSON.stringify(procfs)}; console.log(JSON.stringify(await readProcSockets()));`;
     const out = await new Promise<string>((resolve, reject) =>
       execFile(
         "setpriv",
