@@ -24,8 +24,8 @@ Examples:
 Exit status:
   0  no finding at or above --fail-on (or no --fail-on given)
   1  a finding at or above --fail-on
-  2  bad usage or bad input (the message names the file and line)
-  3  something missing on this machine (privilege, tool, namespace); the message says how to fix it
+  2  bad usage or bad input (the message names the file and line, or the namespace that does not exist)
+  3  something missing on this machine (privilege, tool); the message says how to fix it
 
 Environment:
   NO_COLOR   set to anything to turn colour off (colour is only used on a terminal anyway)

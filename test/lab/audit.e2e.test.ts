@@ -310,10 +310,11 @@ describe("moat audit against the lab", { skip: labSkipReason() }, () => {
     expectOk(quietHigh, [0]);
   });
 
-  test("an unknown namespace is an environment error (exit 3) naming it", async () => {
+  test("an unknown namespace is a usage error (exit 2) naming it and the ones that exist", async () => {
     const result = await runMoat(["audit", "--netns", `moat-${lab.id}-nosuch`, "--json"]);
-    expectOk(result, [3]);
+    expectOk(result, [2]);
     assert.match(result.stderr, new RegExp(`moat-${lab.id}-nosuch`));
+    assert.match(result.stderr, new RegExp(`existing: .*${server}`));
   });
 
   test("table output: the summary line and the fix commands", async () => {
