@@ -23,9 +23,7 @@ interface CatalogFlags {
 export function registerCatalog(program: Command): void {
   program
     .command("catalog")
-    .description(
-      "Show what Moat knows about services: ports, owning processes, who should reach them, risks and fixes",
-    )
+    .description("what Moat knows about a port or service: owners, intended reach, risks and the fix")
     .argument("[query]", "a port, PORT/PROTOCOL, or a service id, name or process name")
     .option("--json", "print the matching catalog entries as a JSON array")
     .addHelpText("after", EXAMPLES)

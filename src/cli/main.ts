@@ -10,10 +10,6 @@ const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.ur
 };
 
 const MAIN_HELP = `
-Commands at a glance:
-  moat audit              what listens on this host, who owns it, what it risks, how to fix it
-  moat catalog [QUERY]    look up a port, protocol or service in Moat's catalog
-
 Examples:
   sudo moat audit                          audit this host (root sees every owning process)
   moat audit --ss ss-output.txt            audit another host from its "ss -tulpn" output
