@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ChildProcess, execFile, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import net from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { InputError } from "../../src/errors.js";
 import { readAllNetns, readNamedNetns, readNsenterTables } from "../../src/host/netns.js";
 import type { Socket, SocketTable } from "../../src/host/types.js";
+import { runAsNobody } from "../helpers/unprivileged.js";
 
 const isRoot = process.geteuid?.() === 0;
 const skip = isRoot ? false : "network namespace tests need root (ip netns add); run the tests as root";
@@ -151,24 +152,7 @@ describe("network namespaces", { skip }, () => {
       `for (const f of [() => readAllNetns(), () => readNamedNetns(${JSON.stringify(name)})]) {\n` +
       "  try { await f(); console.log('no error'); } catch (e) { console.log(e.name, '|', e.fix); }\n" +
       "}";
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        "setpriv",
-        [
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
-          process.execPath,
-          "--import",
-          "tsx",
-          "--input-type=module",
-          "-e",
-          code,
-        ],
-        { cwd: fileURLToPath(new URL("../..", import.meta.url)) },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
-      ),
-    );
+    const out = await runAsNobody(code);
     assert.deepEqual(out.trim().split("\n"), [
       "EnvironmentError | run it as root: sudo moat audit --all-netns",
       `EnvironmentError | run it as root: sudo moat audit --netns ${name}`,

@@ -11,6 +11,7 @@ import { InputError } from "../../src/errors.js";
 import { findSocketOwners, OWNER_NOT_VISIBLE, unitFromCgroup } from "../../src/host/processes.js";
 import { readProcSockets } from "../../src/host/procfs.js";
 import type { Socket } from "../../src/host/types.js";
+import { runAsNobody } from "../helpers/unprivileged.js";
 
 const FIXTURE = fileURLToPath(new URL("./fixtures/proc", import.meta.url));
 const isRoot = process.geteuid?.() === 0;
@@ -228,24 +229,7 @@ describe("readProcSockets on the live /proc", () => {
     const port = (tcp.address() as net.AddressInfo).port;
     const procfs = fileURLToPath(new URL("../../src/host/procfs.ts", import.meta.url));
     const code = `import { readProcSockets } from ${JSON.stringify(procfs)}; console.log(JSON.stringify(await readProcSockets()));`;
-    const out = await new Promise<string>((resolve, reject) =>
-      execFile(
-        "setpriv",
-        [
-          "--reuid=65534",
-          "--regid=65534",
-          "--clear-groups",
-          process.execPath,
-          "--import",
-          "tsx",
-          "--input-type=module",
-          "-e",
-          code,
-        ],
-        { cwd: fileURLToPath(new URL("../..", import.meta.url)) },
-        (err, stdout, stderr) => (err ? reject(new Error(`${err.message}\n${stderr}`)) : resolve(stdout)),
-      ),
-    );
+    const out = await runAsNobody(code);
     const table = JSON.parse(out) as { sockets: Socket[]; warnings: string[] };
     const mine = table.sockets.find((s) => s.protocol === "tcp" && s.port === port);
     assert.ok(mine, "the root-owned listener is still listed");

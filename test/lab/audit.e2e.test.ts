@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { z } from "zod";
+import { parseCsv } from "../helpers/csv.js";
 import { type MoatResult, runMoat } from "../helpers/moat.js";
 import {
   createLab,
@@ -105,36 +106,6 @@ function expectOk(result: MoatResult, codes: number[] = [0]): void {
     result.code !== null && codes.includes(result.code),
     `exit ${result.code}, want ${codes.join("|")}\nstderr: ${result.stderr.slice(0, 2000)}`,
   );
-}
-
-/** RFC 4180 parser, small on purpose: quotes, doubled quotes, commas and newlines inside quotes. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else cell += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") {
-      row.push(cell);
-      cell = "";
-    } else if (ch === "\n" || ch === "\r") {
-      if (ch === "\r" && text[i + 1] === "\n") i++;
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = "";
-    } else cell += ch;
-  }
-  if (cell !== "" || row.length > 0) rows.push([...row, cell]);
-  return rows;
 }
 
 describe("moat audit against the lab", { skip: labSkipReason() }, () => {

@@ -7,6 +7,7 @@ import { renderAuditCsv, renderAuditJson, renderAuditMarkdown } from "../../src/
 import { renderAuditTable } from "../../src/report/audit-table.js";
 import { csvField } from "../../src/report/csv.js";
 import { colors, wantColor } from "../../src/report/style.js";
+import { parseCsv } from "../helpers/csv.js";
 
 const memcachedFix = [
   "Bind memcached to loopback and turn UDP off.",
@@ -143,35 +144,6 @@ describe("audit json", () => {
     }
   });
 });
-
-/** A strict RFC 4180 reader, only for checking what the writer wrote. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text[i]!;
-    if (quoted) {
-      if (ch === '"' && text[i + 1] === '"') {
-        field += '"';
-        i++;
-      } else if (ch === '"') quoted = false;
-      else field += ch;
-    } else if (ch === '"') quoted = true;
-    else if (ch === ",") {
-      row.push(field);
-      field = "";
-    } else if (ch === "\r" && text[i + 1] === "\n") {
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = "";
-      i++;
-    } else field += ch;
-  }
-  return rows;
-}
 
 describe("audit csv", () => {
   it("writes a header and one row per finding, lists joined in one cell", () => {
