@@ -4,6 +4,7 @@ import { Command } from "commander";
 import { registerAudit } from "./audit.js";
 import { registerCatalog } from "./catalog.js";
 import { reportError } from "./errors.js";
+import { registerFilter } from "./filter.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
     .addHelpText("after", MAIN_HELP);
   registerAudit(program);
   registerCatalog(program);
+  registerFilter(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
