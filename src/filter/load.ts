@@ -7,7 +7,7 @@ import { readFileSync, statSync } from "node:fs";
 import { InputError } from "../errors.js";
 import { parseCidrResult } from "../net/cidr.js";
 import { parsePortSpecResult } from "../net/ports.js";
-import { FilterShape, type RuleData } from "./schema.js";
+import { FilterShape, type RuleData, suggestField } from "./schema.js";
 import type { Cidr, Filter, FilterRule, PortRange } from "./types.js";
 import { failAt, kindOf, type PathKey, readYamlSource, schemaError, type YamlSource } from "./yaml-source.js";
 
@@ -55,7 +55,7 @@ export function buildFilter(data: unknown, source: YamlSource, base: PathKey[], 
       `a filter is a mapping with name, rules and optional mode, families, default; found ${kindOf(data)}`,
     );
   const parsed = FilterShape.safeParse(data);
-  if (!parsed.success) throw schemaError(source, parsed.error.issues, base);
+  if (!parsed.success) throw schemaError(source, parsed.error.issues, base, suggestField);
   const shape = parsed.data;
   const rules = shape.rules.map((rule, i) => {
     const path = [...base, "rules", i];

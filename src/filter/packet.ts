@@ -234,10 +234,12 @@ export function parsePacketLines(text: string, file: string): Packet[] {
 /** The text form of a packet; parsePacket(formatPacket(p)) equals p. */
 export function formatPacket(packet: Packet): string {
   const protocol = packet.protocol === "other" ? "ip" : packet.protocol;
-  const end = (address: string, port: number | null): string => {
-    if (port === null) return address;
-    return packet.family === "ipv6" ? `[${address}]:${port}` : `${address}:${port}`;
-  };
-  const text = `${protocol} ${end(packet.source, packet.sourcePort)} > ${end(packet.destination, packet.destinationPort)}`;
+  const v6 = packet.family === "ipv6";
+  const text = `${protocol} ${endpoint(packet.source, packet.sourcePort, v6)} > ${endpoint(packet.destination, packet.destinationPort, v6)}`;
   return packet.fragment ? `${text} frag` : text;
+}
+
+function endpoint(address: string, port: number | null, v6: boolean): string {
+  if (port === null) return address;
+  return v6 ? `[${address}]:${port}` : `${address}:${port}`;
 }

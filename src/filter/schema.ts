@@ -34,3 +34,30 @@ export const FilterShape = z.strictObject({
 
 export type RuleData = z.infer<typeof RuleShape>;
 export type FilterData = z.infer<typeof FilterShape>;
+
+/** Names people use for the fields, from iptables, nft, AWS and habit. */
+const SYNONYMS: Record<string, string> = {
+  port: "destinationPort",
+  dport: "destinationPort",
+  ports: "destinationPort",
+  sport: "sourcePort",
+  src: "source",
+  sources: "source",
+  from: "source",
+  cidr: "source",
+  network: "source",
+  sourcenetwork: "source",
+  proto: "protocol",
+  policy: "default",
+  family: "families",
+  target: "action",
+  comment: "description",
+};
+
+const KNOWN = [...Object.keys(FilterShape.shape), ...Object.keys(RuleShape.shape)];
+
+/** The field an unknown key probably meant ("destination_port" -> destinationPort), if any. */
+export function suggestField(key: string): string | undefined {
+  const plain = key.toLowerCase().replace(/[^a-z]/g, "");
+  return KNOWN.find((k) => k.toLowerCase() === plain) ?? SYNONYMS[plain];
+}

@@ -73,6 +73,8 @@ export function schemaError(
   source: YamlSource,
   issues: readonly z.core.$ZodIssue[],
   base: PathKey[] = [],
+  /** Says which known field an unknown one probably meant: " (did you mean destinationPort?)". */
+  suggest: (key: string) => string | undefined = () => undefined,
 ): InputError {
   const issue = issues.find((i) => i.code === "unrecognized_keys") ?? issues[0]!;
   const path = [...base, ...issue.path.filter((k): k is PathKey => typeof k !== "symbol")];
@@ -82,14 +84,18 @@ export function schemaError(
     issues.length > 1
       ? ` (${issues.length - 1} more problem${issues.length > 2 ? "s" : ""} after this one)`
       : "";
-  return new InputError(`${describeIssue(issue, valueAt(source.data, path))}${more}`, {
+  return new InputError(`${describeIssue(issue, valueAt(source.data, path), suggest)}${more}`, {
     file: source.file,
     ...source.placeOf(path, focus),
     path: formatPath(shown),
   });
 }
 
-function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
+function describeIssue(
+  issue: z.core.$ZodIssue,
+  value: unknown,
+  suggest: (key: string) => string | undefined,
+): string {
   switch (issue.code) {
     case "invalid_type":
       if (value === undefined) return `a required field is missing (expected ${issue.expected})`;
@@ -104,8 +110,10 @@ function describeIssue(issue: z.core.$ZodIssue, value: unknown): string {
         return `needs at least ${issue.minimum} item${issue.minimum === 1 ? "" : "s"}`;
       if (issue.origin === "string") return "must not be empty";
       return `must be at least ${issue.minimum}`;
-    case "unrecognized_keys":
-      return `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}`;
+    case "unrecognized_keys": {
+      const hint = issue.keys[0] === undefined ? undefined : suggest(issue.keys[0]);
+      return `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}${hint === undefined ? "" : `; did you mean ${hint}?`}`;
+    }
     default:
       return typeof value === "string" ? `${JSON.stringify(value)}: ${issue.message}` : issue.message;
   }

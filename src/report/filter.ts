@@ -14,9 +14,17 @@ export function renderVerdictLine(packet: string, verdict: Verdict, c: Colors): 
   return `${word} ${c.dim(rule)} ${packet}\n       ${verdict.reason}\n`;
 }
 
+// Verdicts are shared objects (one per rule and source), so the JSON after the packet is built once.
+const jsonTails = new WeakMap<Verdict, string>();
+
 /** One JSON object per line: `{ packet, verdict, rule, reason }`. */
 export function renderVerdictJson(packet: string, verdict: Verdict): string {
-  return `${JSON.stringify({ packet, verdict: verdict.verdict, rule: verdict.rule, reason: verdict.reason })}\n`;
+  let tail = jsonTails.get(verdict);
+  if (tail === undefined) {
+    tail = JSON.stringify({ verdict: verdict.verdict, rule: verdict.rule, reason: verdict.reason }).slice(1);
+    jsonTails.set(verdict, tail);
+  }
+  return `{"packet":${JSON.stringify(packet)},${tail}\n`;
 }
 
 /** NAME, PARAMETERS ([optional] in brackets), DESCRIPTION; then a ready-to-run example for each. */

@@ -74,7 +74,12 @@ describe("loadFilter", () => {
       "rules[1].protocol",
       /"sctp" is not allowed; use one of: tcp, udp, icmp, icmpv6, fragment, ip/,
     ],
-    ["unknown-field.yaml", 5, "rules[0].destination_port", /unknown field "destination_port"/],
+    [
+      "unknown-field.yaml",
+      5,
+      "rules[0].destination_port",
+      /unknown field "destination_port"; did you mean destinationPort\?/,
+    ],
     ["missing-action.yaml", 3, "rules[0].action", /required field is missing; use one of: allow, deny/],
     ["port-too-big.yaml", 6, "rules[0].sourcePort[1]", /70000 is not a port/],
     ["bad-source-json.json", 6, "rules[1].source", /"300\.1\.2\.3" is not an IPv4 or IPv6 address/],
