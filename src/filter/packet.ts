@@ -209,7 +209,8 @@ export function parsePacket(text: string): Packet {
 export function parsePacketLines(text: string, file: string): Packet[] {
   const packets: Packet[] = [];
   let line = 0;
-  let start = 0;
+  // A byte-order mark (Windows editors write one) is not part of the first packet.
+  let start = text.charCodeAt(0) === 0xfeff ? 1 : 0;
   while (start <= text.length) {
     let end = text.indexOf("\n", start);
     if (end < 0) end = text.length;

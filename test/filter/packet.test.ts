@@ -112,6 +112,7 @@ describe("parsePacketLines", () => {
       ["udp", "other"],
     );
     assert.deepEqual(parsePacketLines("", "empty.txt"), []);
+    assert.equal(parsePacketLines("\ufeffip 192.0.2.1 > 192.0.2.2\n", "bom.txt").length, 1);
   });
 
   it("names file, line and column of a bad line", () => {
