@@ -1,0 +1,164 @@
+/**
+ * Reads the host's firewall: `nft -j list ruleset` and `iptables-save` / `ip6tables-save`, inside
+ * `ip netns exec NS` when a namespace is named.
+ *
+ * Double counting. iptables comes in two builds:
+ * - iptables-nft (Debian's default; its save header says "(nf_tables)") writes its rules into nft
+ *   tables `ip filter`, `ip6 raw`, ... which `nft -j` lists too, but with the iptables matches it
+ *   could not translate shown as opaque `xt` blobs. Those tables are therefore taken from the
+ *   iptables-save parse and dropped from nft's (same family and name), so every rule counts once and
+ *   in its more precise form.
+ * - iptables-legacy hooks x_tables into netfilter beside nftables: its rules are not in nft's
+ *   ruleset and both apply, so both are kept. iptables-nft-save warns when legacy tables exist; then
+ *   iptables-legacy-save and ip6tables-legacy-save are read as well.
+ * `rulesets` is the result to hand to evaluateRuleset.
+ */
+import { execFile } from "node:child_process";
+import { EnvironmentError, InputError } from "../../errors.js";
+import { parseIptablesSave } from "./iptables.js";
+import type { Ruleset } from "./model.js";
+import { NFT_ORIGIN, parseNftJson } from "./nft.js";
+
+export interface HostFirewall {
+  nft: Ruleset | null;
+  /** iptables and ip6tables together (tables of family ip and ip6); null when the tools are absent. */
+  iptables: Ruleset | null;
+  /** What to evaluate: nft without the tables iptables-nft owns, plus iptables. */
+  rulesets: Ruleset[];
+  warnings: string[];
+}
+
+export interface ReadOptions {
+  netns?: string;
+}
+
+const APT_FIX = "install the tools: apt-get install nftables iptables";
+const LEGACY_WARNING = /iptables-legacy tables present/;
+
+interface Output {
+  stdout: string;
+  stderr: string;
+}
+
+type RunResult =
+  | { ok: true; out: Output }
+  | { ok: false; missing: boolean; denied: boolean; message: string };
+
+export async function readHostFirewall(options: ReadOptions = {}): Promise<HostFirewall> {
+  const warnings: string[] = [];
+  const where = options.netns === undefined ? "" : ` in network namespace ${options.netns}`;
+  const [nftRun, v4Run, v6Run] = await Promise.all([
+    run(["nft", "-j", "list", "ruleset"], options.netns),
+    run(["iptables-save"], options.netns),
+    run(["ip6tables-save"], options.netns),
+  ]);
+  for (const r of [nftRun, v4Run, v6Run]) {
+    if (r.ok) continue;
+    if (r.denied)
+      throw new EnvironmentError(`reading the firewall${where} needs root: ${r.message}`, "run moat as root");
+    if (
+      /Cannot open network namespace|No such file or directory/.test(r.message) &&
+      options.netns !== undefined &&
+      !r.missing
+    )
+      throw new InputError(`network namespace "${options.netns}" does not exist: ${r.message}`);
+  }
+  if (!nftRun.ok && nftRun.missing && !v4Run.ok && v4Run.missing)
+    throw new EnvironmentError(
+      "neither nft nor iptables-save is installed, so the firewall cannot be read",
+      APT_FIX,
+    );
+
+  let nft: Ruleset | null = null;
+  if (nftRun.ok) nft = parseNftJson(nftRun.out.stdout, `${NFT_ORIGIN}${where}`);
+  else
+    warnings.push(
+      `nft${where}: ${nftRun.missing ? "not installed; nftables rules not read" : nftRun.message}`,
+    );
+
+  const saves: Ruleset[] = [];
+  let legacyPresent = false;
+  for (const [tool, r] of [
+    ["iptables-save", v4Run],
+    ["ip6tables-save", v6Run],
+  ] as const) {
+    if (!r.ok) {
+      warnings.push(`${tool}${where}: ${r.missing ? "not installed; iptables rules not read" : r.message}`);
+      continue;
+    }
+    if (LEGACY_WARNING.test(r.out.stderr)) legacyPresent = true;
+    saves.push(
+      parseIptablesSave(r.out.stdout, {
+        file: `${tool}${where}`,
+        family: tool === "iptables-save" ? "ipv4" : "ipv6",
+      }),
+    );
+  }
+  if (legacyPresent) {
+    for (const tool of ["iptables-legacy-save", "ip6tables-legacy-save"] as const) {
+      const r = await run([tool], options.netns);
+      if (!r.ok)
+        warnings.push(`${tool}${where}: legacy tables are present but could not be read: ${r.message}`);
+      else {
+        const parsed = parseIptablesSave(r.out.stdout, {
+          file: `${tool}${where}`,
+          family: tool.startsWith("ip6") ? "ipv6" : "ipv4",
+        });
+        // an empty legacy save has no header to say it is legacy
+        saves.push({ ...parsed, source: tool.replace(/-save$/, "") });
+      }
+    }
+  }
+  const iptables = saves.length === 0 ? null : joinSaves(saves);
+  return { nft, iptables, rulesets: effectiveRulesets(nft, saves), warnings };
+}
+
+function joinSaves(saves: Ruleset[]): Ruleset {
+  return {
+    source: "iptables",
+    origin: saves.map((s) => s.origin).join(" + "),
+    tables: saves.flatMap((s) => s.tables),
+    notes: saves.flatMap((s) => s.notes),
+  };
+}
+
+/**
+ * nft's ruleset without the tables iptables-nft wrote (they come from the save text instead), plus
+ * every iptables save. Pure, so the dedup is testable on captured output.
+ */
+export function effectiveRulesets(nft: Ruleset | null, saves: readonly Ruleset[]): Ruleset[] {
+  const owned = new Set<string>();
+  for (const save of saves)
+    if (!save.source.endsWith("-legacy"))
+      for (const table of save.tables) owned.add(`${table.family} ${table.name}`);
+  const result: Ruleset[] = [];
+  if (nft !== null) {
+    const tables = nft.tables.filter((t) => !owned.has(`${t.family} ${t.name}`));
+    result.push(tables.length === nft.tables.length ? nft : { ...nft, tables });
+  }
+  result.push(...saves);
+  return result;
+}
+
+function run(argv: string[], netns: string | undefined): Promise<RunResult> {
+  const full = netns === undefined ? argv : ["ip", "netns", "exec", netns, ...argv];
+  return new Promise((resolve) => {
+    execFile(
+      full[0]!,
+      full.slice(1),
+      { maxBuffer: 256 * 1024 * 1024, timeout: 30_000 },
+      (error, stdout, stderr) => {
+        if (error === null) {
+          resolve({ ok: true, out: { stdout, stderr } });
+          return;
+        }
+        const code = (error as NodeJS.ErrnoException).code;
+        const text = `${stderr}`.trim() || error.message;
+        // `ip netns exec` reports a missing program as exec failing with ENOENT on its stderr
+        const missing = code === "ENOENT" || /exec of ".*" failed: No such file or directory/.test(text);
+        const denied = /Operation not permitted|Permission denied/.test(text);
+        resolve({ ok: false, missing, denied, message: text.split("\n")[0]! });
+      },
+    );
+  });
+}
