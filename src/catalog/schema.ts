@@ -30,7 +30,7 @@ const PortSpec = z
     return start >= 1 && end <= 65535 && start <= end;
   }, "ports go from 1 to 65535 and a range's start is not above its end");
 
-const Risk = z.strictObject({
+export const RiskSchema = z.strictObject({
   kind: z.enum(RISK_KINDS),
   /** One sentence a newcomer understands. */
   summary: z.string().min(1),
@@ -40,7 +40,7 @@ const Risk = z.strictObject({
   amplification: z.number().positive().optional(),
 });
 
-const ConfigChange = z.strictObject({
+export const ConfigChangeSchema = z.strictObject({
   /** Debian/Ubuntu path. */
   file: z.string().min(1),
   /** RHEL/CentOS/Fedora path, when it differs. */
@@ -53,10 +53,10 @@ const ConfigChange = z.strictObject({
   note: z.string().optional(),
 });
 
-const Fix = z.strictObject({
+export const FixSchema = z.strictObject({
   /** What to do in one sentence. */
   summary: z.string().min(1),
-  config: z.array(ConfigChange).default([]),
+  config: z.array(ConfigChangeSchema).default([]),
   /** systemd unit on Debian (e.g. "mariadb.service"). */
   unit: z.string().min(1).optional(),
   /** systemd unit on RHEL when it differs (e.g. "httpd.service" vs "apache2.service"). */
@@ -73,8 +73,8 @@ export const ServiceSchema = z.strictObject({
   processes: z.array(z.string().min(1)).default([]),
   /** Who should be able to reach it: the whole internet, a private network, or this host only. */
   scope: z.enum(SCOPES),
-  risks: z.array(Risk).default([]),
-  fix: Fix,
+  risks: z.array(RiskSchema).default([]),
+  fix: FixSchema,
   references: z.array(z.string().url()).default([]),
 });
 
@@ -84,7 +84,7 @@ export const CatalogSchema = z.strictObject({
 });
 
 export type Service = z.infer<typeof ServiceSchema>;
-export type Risk = z.infer<typeof Risk>;
+export type Risk = z.infer<typeof RiskSchema>;
 export type RiskKind = (typeof RISK_KINDS)[number];
 export type ServiceScope = (typeof SCOPES)[number];
-export type ConfigChange = z.infer<typeof ConfigChange>;
+export type ConfigChange = z.infer<typeof ConfigChangeSchema>;

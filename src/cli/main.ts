@@ -55,4 +55,10 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// `moat ... | head` closes the pipe early; that is the reader's choice, not an error to report.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 process.exitCode = await main(process.argv);

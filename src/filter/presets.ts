@@ -14,7 +14,7 @@ import { parseCidrResult } from "../net/cidr.js";
 import { buildFilter } from "./load.js";
 import { reflectorRules } from "./preset-generators.js";
 import type { Filter } from "./types.js";
-import { failAt, type PathKey, readYamlSource, schemaError, type YamlSource } from "./yaml-source.js";
+import { failAt, type PathKey, readYamlSource, schemaError, type YamlSource } from "../input/yaml-source.js";
 
 export const PRESETS_DIR = fileURLToPath(new URL("../../catalog/presets/", import.meta.url));
 

@@ -4,8 +4,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { DEFAULT_CATALOG_PATH, loadCatalog } from "../../src/catalog/load.js";
-import { formatPath, parseCatalog } from "../../src/catalog/parse.js";
+import { parseCatalog } from "../../src/catalog/parse.js";
 import { InputError } from "../../src/errors.js";
+import { formatPath } from "../../src/input/yaml-source.js";
 
 // Keep the validated-data cache out of the user's home while testing.
 const cacheHome = mkdtempSync(join(tmpdir(), "moat-catalog-cache-"));

@@ -1,7 +1,7 @@
 /**
  * A YAML (or JSON: YAML 1.2 reads it too) document kept together with its line numbers, so that
  * any problem found later in the plain data can be pointed at: `placeOf(["rules", 3, "source"])`.
- * Filter files and preset files both go through it.
+ * The service catalog, filter files and preset files all go through it.
  */
 import { type Document, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument } from "yaml";
 import type { z } from "zod";
@@ -9,7 +9,7 @@ import { InputError } from "../errors.js";
 
 export type PathKey = string | number;
 
-/** Filters are small; the cap stops "billion laughs" alias expansion. */
+/** Moat's YAML files need no aliases; the cap stops "billion laughs" alias expansion. */
 const MAX_ALIASES = 100;
 
 export interface YamlSource {
@@ -110,6 +110,9 @@ function describeIssue(
         return `needs at least ${issue.minimum} item${issue.minimum === 1 ? "" : "s"}`;
       if (issue.origin === "string") return "must not be empty";
       return `must be at least ${issue.minimum}`;
+    case "invalid_format":
+      if (issue.format === "url") return `${JSON.stringify(value)} is not a valid URL`;
+      return `${JSON.stringify(value)}: ${issue.message}`;
     case "unrecognized_keys": {
       const hint = issue.keys[0] === undefined ? undefined : suggest(issue.keys[0]);
       return `unknown field ${issue.keys.map((k) => `"${k}"`).join(", ")}${hint === undefined ? "" : `; did you mean ${hint}?`}`;
@@ -183,4 +186,31 @@ function rangeStart(node: unknown): number | undefined {
   if (node === null || typeof node !== "object" || !("range" in node)) return undefined;
   const range = (node as { range?: readonly number[] | null }).range;
   return range?.[0];
+}
+
+/** The known field an unknown key was probably meant to be: same letters ignoring case and
+ * punctuation ("rhel_file" -> rhelFile), or at most two edits away ("scoop" -> scope). */
+export function closestField(key: string, known: readonly string[]): string | undefined {
+  const plain = key.toLowerCase().replace(/[^a-z0-9]/g, "");
+  return (
+    known.find((field) => field.toLowerCase() === plain) ??
+    known.find((field) => withinTwoEdits(field.toLowerCase(), plain))
+  );
+}
+
+function withinTwoEdits(a: string, b: string): boolean {
+  if (Math.abs(a.length - b.length) > 2) return false;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j]! + 1,
+        row[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length]! <= 2;
 }
