@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, it } from "node:test";
+import { Command } from "commander";
 import fc from "fast-check";
 import { loadCatalog } from "../../src/catalog/load.js";
+import { reportError } from "../../src/cli/errors.js";
+import { registerFilterCheck } from "../../src/cli/filter-check.js";
 import { compileFilter, newPacketBits, type PacketBits } from "../../src/filter/evaluate.js";
 import {
   analyzeFilter,
@@ -17,6 +23,8 @@ import { addressPoint, CLASS, contains, type Point } from "../../src/filter/spac
 import type { Filter, FilterProtocol, FilterRule, PortRange } from "../../src/filter/types.js";
 import type { Family } from "../../src/host/types.js";
 import { parseAddress, parseCidr } from "../../src/net/cidr.js";
+import { renderLintJson, renderLintText } from "../../src/report/lint.js";
+import { colors } from "../../src/report/style.js";
 
 const catalog = await loadCatalog();
 
@@ -710,5 +718,117 @@ describe("lint: exact against every packet of a tiny domain", () => {
       }),
       { numRuns: 120 },
     );
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Rendering and the command, in process (src/cli/filter-check.ts is wired into `moat filter` elsewhere).
+
+describe("moat filter check: rendering and exit codes", () => {
+  const dir = mkdtempSync(join(tmpdir(), "moat-lint-"));
+  const write = (name: string, text: string): string => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+  const cleanFile = write("clean.yaml", CLEAN);
+  const badFile = write(
+    "bad.yaml",
+    `name: t
+mode: stateful
+families: [ipv4, ipv6]
+default: deny
+rules:
+  - { action: deny, protocol: ip }
+  - { action: allow, protocol: udp, destinationPort: 11211 }
+`,
+  );
+
+  async function run(args: string[], env: Record<string, string | undefined> = {}) {
+    const program = new Command("moat").exitOverride();
+    registerFilterCheck(program.command("filter").exitOverride());
+    let out = "";
+    const original = process.stdout.write.bind(process.stdout);
+    const saved = process.env.SSH_CONNECTION;
+    process.env.SSH_CONNECTION = env.SSH_CONNECTION;
+    if (env.SSH_CONNECTION === undefined) delete process.env.SSH_CONNECTION;
+    process.stdout.write = ((chunk: string) => {
+      out += chunk;
+      return true;
+    }) as typeof process.stdout.write;
+    let code: number;
+    try {
+      await program.parseAsync(["node", "moat", "filter", "check", ...args]);
+      code = typeof process.exitCode === "number" ? process.exitCode : 0;
+    } catch (error) {
+      code = reportError(error, () => {});
+    } finally {
+      process.stdout.write = original;
+      process.exitCode = undefined;
+      if (saved === undefined) delete process.env.SSH_CONNECTION;
+      else process.env.SSH_CONNECTION = saved;
+    }
+    return { code, out };
+  }
+
+  it("a clean filter exits 0 and says so", async () => {
+    const { code, out } = await run([cleanFile]);
+    assert.equal(code, 0);
+    assert.match(out, /no problems found/);
+  });
+
+  it("an error finding exits 1; the text groups by severity with rule lines and fixes", async () => {
+    const { code, out } = await run([badFile]);
+    assert.equal(code, 1);
+    assert.match(out, /Errors\n {2}after-catch-all {2}rule 2 \(line 7\)/);
+    assert.match(out, /fix: Move rule 2 above rule 1/);
+  });
+
+  it("--json is the array of findings; SSH_CONNECTION comes from the environment", async () => {
+    const { code, out } = await run([cleanFile, "--json"], { SSH_CONNECTION: "198.51.100.7 1 192.0.2.1 22" });
+    assert.equal(code, 1);
+    const findings = JSON.parse(out) as LintFinding[];
+    assert.deepEqual(
+      findings.map((f) => [f.code, f.severity, f.rules]),
+      [["ssh-lockout", "error", [8]]],
+    );
+    assert.deepEqual(Object.keys(findings[0]!), ["code", "severity", "rules", "message", "fix"]);
+  });
+
+  it("warnings alone exit 0", async () => {
+    const path = write(
+      "v4.yaml",
+      CLEAN.replace("families: [ipv4, ipv6]", "families: [ipv4]").replace(/.*icmpv6.*\n/, ""),
+    );
+    const { code, out } = await run([path]);
+    assert.equal(code, 0);
+    assert.match(out, /Warnings\n {2}ipv6-open {2}whole filter/);
+  });
+
+  it("a missing file, a bad filter or an unknown target exits 2", async () => {
+    assert.equal((await run([join(dir, "nope.yaml")])).code, 2);
+    assert.equal((await run([write("broken.yaml", "name: t\nrules: [1]\n")])).code, 2);
+    const stderr = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      assert.equal((await run([cleanFile, "--target", "aws"])).code, 2);
+    } finally {
+      process.stderr.write = stderr;
+    }
+  });
+
+  it("renderLintText wraps long messages and lists findings without lines for code-built filters", () => {
+    const filter: Filter = {
+      ...filterOf(CLEAN),
+      rules: filterOf(CLEAN).rules.map((r) => ({ ...r, line: null })),
+    };
+    const text = renderLintText(lint(filter, { sshConnection: "198.51.100.7 1 192.0.2.1 22" }), {
+      file: "x",
+      filter,
+      colors: colors(false),
+    });
+    assert.match(text, /ssh-lockout {2}rule 8\n/);
+    for (const line of text.split("\n")) assert.ok(line.length <= 100 || !line.includes(" "), line);
+    assert.deepEqual(JSON.parse(renderLintJson([])), []);
   });
 });
