@@ -148,7 +148,11 @@ function parseJson(text: string, file: string): unknown {
     const message = error instanceof Error ? error.message : String(error);
     const position = /position (\d+)/.exec(message);
     const offset = position ? Number(position[1]) : undefined;
-    const truncated = text.trim() === "" || /end of (JSON )?input|Unterminated/i.test(message);
+    // JSON.parse reports a cut-off text as an error at its very end
+    const truncated =
+      text.trim() === "" ||
+      /end of (JSON )?input|Unterminated/i.test(message) ||
+      (offset !== undefined && offset >= text.trimEnd().length);
     const what = truncated ? "the JSON ends early (truncated output?)" : "not valid JSON";
     throw new InputError(
       `${what}: ${message}`,
