@@ -14,7 +14,7 @@ import type { Service } from "../catalog/schema.js";
 import type { Catalog } from "../catalog/types.js";
 import type { Family } from "../host/types.js";
 import { formatCidr, parseIpv4Number } from "../net/cidr.js";
-import { formatPortList } from "../net/ports.js";
+import { formatPortList, normalizePorts } from "../net/ports.js";
 import { evaluate } from "./evaluate.js";
 import {
   type Box,
@@ -513,22 +513,36 @@ interface Exposure {
   sharedWithPublic: boolean;
 }
 
+/**
+ * Rules that name ports are checked for every LAN-only service and reflector behind them. Rules
+ * that open every port (a deny list's "allow everything else") are checked for reflectors only:
+ * listing every LAN service of the catalog there would drown the one finding that matters.
+ */
 function exposedServices({ filter, options, analysis }: Context): LintFinding[] {
   const findings: LintFinding[] = [];
   filter.rules.forEach((rule, i) => {
-    if (rule.action !== "allow" || rule.destinationPorts === null) return;
-    if (rule.protocol !== "tcp" && rule.protocol !== "udp") return;
-    if (isReturnTrafficRule(filter, rule)) return;
+    if (rule.action !== "allow" || isReturnTrafficRule(filter, rule)) return;
+    const protocols =
+      rule.protocol === "ip"
+        ? (["udp"] as const)
+        : rule.protocol === "tcp" || rule.protocol === "udp"
+          ? [rule.protocol]
+          : [];
     const broadSources =
       rule.sources === null ? null : rule.sources.filter((c) => c.prefix < BROAD_PREFIX[c.family]);
-    if (broadSources !== null && broadSources.length === 0) return;
+    if (protocols.length === 0 || (broadSources !== null && broadSources.length === 0)) return;
     const reach = intersect(
       analysis.parts[i]!,
       ruleSpace({ ...rule, sources: broadSources }, filter.families),
     );
     if (isEmpty(reach)) return;
-    const exposures = exposuresOf(rule.protocol, reach, options.catalog);
-    findings.push(...exposureFindings(filter, i, broadSources === null, exposures));
+    const allPorts = rule.destinationPorts === null;
+    for (const protocol of protocols) {
+      const exposures = exposuresOf(protocol, reach, options.catalog).filter(
+        (e) => !allPorts || (e.reflector && !e.sharedWithPublic),
+      );
+      findings.push(...exposureFindings(filter, i, protocol, broadSources === null, exposures));
+    }
   });
   return findings;
 }
@@ -589,11 +603,11 @@ function destinationRanges(space: Space): PortRange[] {
 function exposureFindings(
   filter: Filter,
   i: number,
+  protocol: "tcp" | "udp",
   anySource: boolean,
   exposures: Exposure[],
 ): LintFinding[] {
   const from = anySource ? "from any source" : "from a very broad source";
-  const rule = filter.rules[i]!;
   const findings: LintFinding[] = [];
   const describe = (e: Exposure): string => {
     const amp = e.amplification === undefined ? "" : `, up to ${e.amplification}x amplification`;
@@ -602,11 +616,12 @@ function exposureFindings(
       : `meant for ${e.service.scope === "local" ? "this host only" : "the local network"}`;
     return `${e.service.name} (${formatPortList(e.ports)}/${e.protocol}, ${kind})`;
   };
+  const portsOf = (list: Exposure[]): string => formatPortList(normalizePorts(list.flatMap((e) => e.ports)));
   const denyFix = (list: Exposure[]): string => {
-    const ports = formatPortList(list.flatMap((e) => e.ports));
+    const ports = portsOf(list);
     return (
       `Limit rule ${i + 1}'s source to the networks that need ${list.length === 1 ? "it" : "them"}, or add ` +
-      `{ action: deny, protocol: ${rule.protocol}, destinationPort: ${ports.includes(",") ? `[${ports}]` : ports} } before rule ${i + 1}.`
+      `{ action: deny, protocol: ${protocol}, destinationPort: ${ports.includes(",") ? `[${ports}]` : ports} } before rule ${i + 1}.`
     );
   };
   const reflectors = exposures.filter((e) => e.reflector && !e.sharedWithPublic);
@@ -615,7 +630,7 @@ function exposureFindings(
       code: "exposed-reflector",
       severity: "error",
       rules: [i + 1],
-      message: `${ruleName(filter, i)} lets in ${rule.protocol} ${from} to ${reflectors.map(describe).join(", ")}: reachable from the whole internet, it can be abused to reflect DDoS traffic.`,
+      message: `${ruleName(filter, i)} lets in ${protocol} ${from} to ${reflectors.map(describe).join(", ")}: reachable from the whole internet, it can be abused to reflect DDoS traffic.`,
       fix: denyFix(reflectors),
     });
   // A reflector on a port public services also use (53/udp) is fine for them; say what to make sure of.
@@ -625,16 +640,23 @@ function exposureFindings(
       code: "exposed-reflector",
       severity: "info",
       rules: [i + 1],
-      message: `${ruleName(filter, i)} lets in ${rule.protocol} ${from} to ${formatPortList(shared.flatMap((e) => e.ports))}: right for a public service there, but ${shared.map(describe).join(", ")} would be an open reflector.`,
-      fix: `Make sure what answers on ${formatPortList(shared.flatMap((e) => e.ports))}/${rule.protocol} serves only what the internet should get (for DNS: no recursion for outside clients).`,
+      message: `${ruleName(filter, i)} lets in ${protocol} ${from} to ${portsOf(shared)}: right for a public service there, but ${shared.map(describe).join(", ")} would be an open reflector.`,
+      fix: `Make sure what answers on ${portsOf(shared)}/${protocol} serves only what the internet should get (for DNS: no recursion for outside clients).`,
     });
-  const lan = exposures.filter((e) => !e.reflector && !e.sharedWithPublic);
+  // A port already reported as a reflector (123/udp: ntpd) is not repeated for its other services (chrony).
+  const reflected = normalizePorts(reflectors.flatMap((e) => e.ports));
+  const lan = exposures.filter(
+    (e) =>
+      !e.reflector &&
+      !e.sharedWithPublic &&
+      !e.ports.every((p) => reflected.some((r) => r.start <= p.start && p.end <= r.end)),
+  );
   if (lan.length > 0)
     findings.push({
       code: "exposed-lan-service",
       severity: lan.some((e) => e.service.scope === "local") ? "error" : "warning",
       rules: [i + 1],
-      message: `${ruleName(filter, i)} lets in ${rule.protocol} ${from} to ${lan.map(describe).join(", ")}: ${lan.length === 1 ? "a service" : "services"} that should not be reachable from the internet.`,
+      message: `${ruleName(filter, i)} lets in ${protocol} ${from} to ${lan.map(describe).join(", ")}: ${lan.length === 1 ? "a service" : "services"} that should not be reachable from the internet.`,
       fix: denyFix(lan),
     });
   return findings;
