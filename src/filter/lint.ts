@@ -15,6 +15,7 @@ import type { Catalog } from "../catalog/types.js";
 import type { Family } from "../host/types.js";
 import { formatCidr, parseIpv4Number } from "../net/cidr.js";
 import { formatPortList, normalizePorts } from "../net/ports.js";
+import { CLOUD_MAX_EXPRESSIONS, cloudExpressions } from "./compile/cloud.js";
 import { evaluate } from "./evaluate.js";
 import {
   type Box,
@@ -32,7 +33,7 @@ import {
   subtract,
   universe,
 } from "./space.js";
-import type { Filter, FilterRule, Packet, PortRange } from "./types.js";
+import type { Filter, FilterMode, FilterRule, Packet, PortRange } from "./types.js";
 
 export type LintSeverity = "error" | "warning" | "info";
 
@@ -71,7 +72,12 @@ export interface LintOptions {
 }
 
 /** The cloud filter's limit on rules per filter. */
-export const CLOUD_MAX_RULES = 30;
+export const CLOUD_MAX_RULES = CLOUD_MAX_EXPRESSIONS;
+
+/** The cloud filter is stateless whatever the file says (its compiler says so too). */
+function modeOn(filter: Filter, options: LintOptions): FilterMode {
+  return options.target === "cloud" ? "stateless" : filter.mode;
+}
 
 /** What one pass over the rules tells every check. */
 export interface Analysis {
@@ -263,15 +269,17 @@ function looksWindows(filter: Filter): boolean {
   );
 }
 
-function missingReturnTraffic({ filter, analysis }: Context): LintFinding[] {
-  if (filter.mode !== "stateless") return [];
+function missingReturnTraffic({ filter, options, analysis }: Context): LintFinding[] {
+  if (modeOn(filter, options) !== "stateless") return [];
+  // The cloud filter judges IPv4 only; what it does not see it cannot break.
+  const families = options.target === "cloud" ? filter.families.filter((f) => f === "ipv4") : filter.families;
   const windows = looksWindows(filter);
   const ephemeral = windows ? WINDOWS_EPHEMERAL : LINUX_EPHEMERAL;
   const broken = new Set<(typeof RETURN_TRAFFIC)[number]>();
   const deniedBy = new Set<number>();
   let defaultDenies = false;
   for (const need of RETURN_TRAFFIC) {
-    for (const family of filter.families) {
+    for (const family of families) {
       const [a0, a1] = familyRange(family);
       const replies: Box[] = need.sourcePorts.map((port) => ({
         classes: CLASS[need.protocol],
@@ -315,7 +323,7 @@ function missingReturnTraffic({ filter, analysis }: Context): LintFinding[] {
       severity: "error",
       rules,
       message:
-        `This stateless filter does not let in replies to connections the server opens itself ` +
+        `${filter.mode === "stateless" ? "This stateless filter" : "On the cloud filter, which is stateless, this filter"} does not let in replies to connections the server opens itself ` +
         `(${protocols.join(" and ")} to the ${windows ? "Windows" : "Linux"} ephemeral ports ${range}; ` +
         `denied by ${joinWords(by)}), so these break: ${joinWords([...broken].map((b) => b.breaks))}.`,
       fix: `Add ${add} ${where}.`,
@@ -391,7 +399,7 @@ function sshLockout({ filter, options }: Context): LintFinding[] {
   if (verdict.verdict === "allow") return [];
   const by = verdict.rule === null ? "the default action (deny)" : ruleName(filter, verdict.rule - 1);
   const stateful =
-    filter.mode === "stateful"
+    modeOn(filter, options) === "stateful"
       ? " (conntrack may keep the open connection alive, but the next login fails)"
       : "";
   const where = verdict.rule === null ? "at the end of the rules" : `before rule ${verdict.rule}`;
@@ -416,32 +424,34 @@ function sshLockout({ filter, options }: Context): LintFinding[] {
 
 function tooManyRules({ filter, options }: Context): LintFinding[] {
   if (options.target !== "cloud") return [];
-  // The cloud API takes one source and one port range per rule, IPv4 only: lists become one rule each.
-  const counts = filter.rules.map((rule) => {
-    if (rule.protocol === "icmpv6") return 0;
-    const sources = rule.sources === null ? 1 : rule.sources.filter((c) => c.family === "ipv4").length;
-    const ported = rule.protocol === "tcp" || rule.protocol === "udp";
-    const sp = ported ? (rule.sourcePorts?.length ?? 1) : 1;
-    const dp = ported ? (rule.destinationPorts?.length ?? 1) : 1;
-    return sources * sp * dp;
-  });
-  const total = counts.reduce((a, b) => a + b, 0);
+  // Count what the cloud compiler would emit, so the linter and `compile --to cloud-json` agree.
+  const total = cloudExpressions(filter).expressions.length;
   if (total <= CLOUD_MAX_RULES) return [];
+  const counts = filter.rules.map(
+    (rule) =>
+      cloudExpressions({ ...filter, rules: [rule] }).expressions.filter(
+        (e) => !e.Description.startsWith("moat default"),
+      ).length,
+  );
   const expanded = counts.flatMap((n, i) => (n > 1 ? [i + 1] : []));
-  const detail =
-    expanded.length > 0
-      ? `; ${expanded.map((n) => `rule ${n} becomes ${counts[n - 1]}`).join(", ")} (one per source and port range)`
-      : "";
+  const explicit = counts.reduce((a, b) => a + b, 0);
+  const parts: string[] = [];
+  if (expanded.length > 0)
+    parts.push(
+      `${expanded.map((n) => `rule ${n} becomes ${counts[n - 1]}`).join(", ")} (one per source and port range)`,
+    );
+  if (total > explicit)
+    parts.push(`the default action (${filter.default}) takes one more, as a last "ip" rule`);
+  const cut = total - CLOUD_MAX_RULES;
   return [
     {
       code: "too-many-rules",
       severity: "error",
       rules: expanded,
-      message: `The cloud filter takes at most ${CLOUD_MAX_RULES} rules; this filter needs ${total}${detail}.`,
+      message: `The cloud filter takes at most ${CLOUD_MAX_RULES} rules; this filter needs ${total}${parts.length > 0 ? `: ${parts.join("; ")}` : ""}.`,
       fix:
-        `Cut ${total - CLOUD_MAX_RULES} ${total - CLOUD_MAX_RULES === 1 ? "rule" : "rules"}: merge sources into ` +
-        "one wider network and ports into one range, delete rules this check calls unreachable, or filter " +
-        "the rest on the host (--target nft).",
+        `Cut ${cut} ${cut === 1 ? "rule" : "rules"}: merge sources into one wider network and ports into one ` +
+        "range, delete rules this check calls unreachable, or filter the rest on the host (--target nft).",
     },
   ];
 }
@@ -496,8 +506,8 @@ function ipv6Open({ filter, options }: Context): LintFinding[] {
 const BROAD_PREFIX: Record<Family, number> = { ipv4: 8, ipv6: 16 };
 
 /** In a stateless filter, a wide range within the ephemeral ports is there for replies, not services. */
-function isReturnTrafficRule(filter: Filter, rule: FilterRule): boolean {
-  if (filter.mode !== "stateless" || rule.destinationPorts === null) return false;
+function isReturnTrafficRule(mode: FilterMode, rule: FilterRule): boolean {
+  if (mode !== "stateless" || rule.destinationPorts === null) return false;
   const inside = rule.destinationPorts.every((p) => p.start >= LINUX_EPHEMERAL.start);
   const width = rule.destinationPorts.reduce((n, p) => n + p.end - p.start + 1, 0);
   return inside && width >= 1024;
@@ -521,7 +531,7 @@ interface Exposure {
 function exposedServices({ filter, options, analysis }: Context): LintFinding[] {
   const findings: LintFinding[] = [];
   filter.rules.forEach((rule, i) => {
-    if (rule.action !== "allow" || isReturnTrafficRule(filter, rule)) return;
+    if (rule.action !== "allow" || isReturnTrafficRule(modeOn(filter, options), rule)) return;
     const protocols =
       rule.protocol === "ip"
         ? (["udp"] as const)
@@ -668,7 +678,8 @@ function exposureFindings(
 const PROTECTIVE =
   /\b(protect|firewall|lock(ed)?[ -]?down|harden|restrict|secur|allow[ -]?list|whitelist|only|unneeded|close)/i;
 
-function defaultAllow({ filter, analysis }: Context): LintFinding[] {
+function defaultAllow({ filter, options, analysis }: Context): LintFinding[] {
+  const mode = modeOn(filter, options);
   if (filter.default !== "allow" || isEmpty(analysis.defaultSpace)) return [];
   const text = `${filter.name} ${filter.description ?? ""}`;
   const protective = PROTECTIVE.test(text);
@@ -681,7 +692,7 @@ function defaultAllow({ filter, analysis }: Context): LintFinding[] {
     );
     return intersects(analysis.parts[i]!, laterDenies) ? [] : [i + 1];
   });
-  if (filter.mode !== "stateless" && !protective && pointless.length === 0) return [];
+  if (mode !== "stateless" && !protective && pointless.length === 0) return [];
   const reasons: string[] = [];
   if (protective) reasons.push(`its name and description ("${text.trim()}") say it is meant to protect`);
   if (pointless.length > 0)
@@ -698,7 +709,7 @@ function defaultAllow({ filter, analysis }: Context): LintFinding[] {
         `including services started later, is open${reasons.length > 0 ? `; ${reasons.join("; ")}` : ""}.`,
       fix:
         'Add { action: deny, protocol: ip, description: "deny all" } as the last rule (or set default: deny)' +
-        (filter.mode === "stateless" ? ", keeping the return-traffic rules above it." : "."),
+        (mode === "stateless" ? ", keeping the return-traffic rules above it." : "."),
     },
   ];
 }

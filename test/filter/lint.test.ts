@@ -365,41 +365,58 @@ describe("lint (d): the SSH session in use", () => {
 });
 
 describe("lint (e): too many rules for the cloud filter", () => {
-  const withRules = (n: number, extra = ""): Filter => {
+  /** `allows` single-port allow rules, then `extra`, then a closing deny-all: allows + extra + 1 expressions. */
+  const withRules = (allows: number, extra = "", close = true): Filter => {
     const rules = Array.from(
-      { length: n },
+      { length: allows },
       (_, i) => `  - { action: allow, protocol: tcp, destinationPort: ${1000 + i}, source: 203.0.113.${i} }`,
     );
+    const last = close ? "  - { action: deny, protocol: ip }\n" : "";
     return filterOf(
-      `name: t\nmode: stateful\nfamilies: [ipv4]\ndefault: deny\nrules:\n${rules.join("\n")}\n${extra}`,
+      `name: t\nmode: stateless\nfamilies: [ipv4]\ndefault: deny\nrules:\n${rules.join("\n")}\n${extra}${last}`,
     );
   };
+  const cloud = (filter: Filter): LintFinding[] => lint(filter, { target: "cloud" });
 
   it(`${CLOUD_MAX_RULES} rules fit, ${CLOUD_MAX_RULES + 1} do not`, () => {
-    assert.ok(!codes(lint(withRules(CLOUD_MAX_RULES), { target: "cloud" })).includes("too-many-rules"));
-    const finding = only(lint(withRules(CLOUD_MAX_RULES + 1), { target: "cloud" }), "too-many-rules");
+    assert.ok(!codes(cloud(withRules(CLOUD_MAX_RULES - 1))).includes("too-many-rules"));
+    const finding = only(cloud(withRules(CLOUD_MAX_RULES)), "too-many-rules");
     assert.equal(finding.severity, "error");
     assert.match(finding.message, new RegExp(`needs ${CLOUD_MAX_RULES + 1}`));
+    assert.match(finding.fix, /Cut 1 rule/);
   });
 
   it("lists of sources and ports count one rule each; nft has no such limit", () => {
     const filter = withRules(
-      25,
+      CLOUD_MAX_RULES - 6,
       "  - { action: allow, protocol: udp, source: [198.51.100.1, 198.51.100.2], destinationPort: [53, 123, 161] }\n",
     );
-    const finding = only(lint(filter, { target: "cloud" }), "too-many-rules");
-    assert.deepEqual(finding.rules, [26]);
-    assert.match(finding.message, /needs 31/);
-    assert.match(finding.message, /rule 26 becomes 6/);
+    const finding = only(cloud(filter), "too-many-rules");
+    assert.deepEqual(finding.rules, [CLOUD_MAX_RULES - 5]);
+    assert.match(finding.message, new RegExp(`needs ${CLOUD_MAX_RULES + 1}`));
+    assert.match(finding.message, new RegExp(`rule ${CLOUD_MAX_RULES - 5} becomes 6`));
     assert.ok(!codes(lint(filter, { target: "nft" })).includes("too-many-rules"));
+  });
+
+  it("without a closing catch-all the default action takes one more rule", () => {
+    const finding = only(cloud(withRules(CLOUD_MAX_RULES, "", false)), "too-many-rules");
+    assert.match(finding.message, /default action \(deny\) takes one more/);
   });
 
   it("IPv6-only rules are not counted: the cloud filter cannot take them", () => {
     const filter = withRules(
-      CLOUD_MAX_RULES,
+      CLOUD_MAX_RULES - 1,
       "  - { action: allow, protocol: tcp, source: 2001:db8::/32, destinationPort: 22 }\n",
     );
-    assert.ok(!codes(lint(filter, { target: "cloud" })).includes("too-many-rules"));
+    assert.ok(!codes(cloud(filter)).includes("too-many-rules"));
+  });
+
+  it("the cloud filter is stateless: a stateful filter checked for it needs return traffic", () => {
+    const stateful = filterOf(
+      CLEAN.replace("mode: stateless", "mode: stateful").replace(/.*return.*\n/g, ""),
+    );
+    assert.ok(!codes(lint(stateful)).includes("missing-return-traffic"));
+    assert.match(only(cloud(stateful), "missing-return-traffic").message, /cloud filter, which is stateless/);
   });
 });
 
