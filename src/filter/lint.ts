@@ -135,20 +135,21 @@ interface Context {
 }
 
 interface Check {
-  code: string;
+  /** The codes its findings carry. */
+  codes: readonly LintCode[];
   run(ctx: Context): LintFinding[];
 }
 
 /** The checks, in the order their findings are listed. */
 export const CHECKS: readonly Check[] = [
-  { code: "after-catch-all", run: afterCatchAll },
-  { code: "unreachable", run: unreachable },
-  { code: "ssh-lockout", run: sshLockout },
-  { code: "missing-return-traffic", run: missingReturnTraffic },
-  { code: "exposed-reflector", run: exposedServices },
-  { code: "default-allow", run: defaultAllow },
-  { code: "ipv6-open", run: ipv6Open },
-  { code: "too-many-rules", run: tooManyRules },
+  { codes: ["after-catch-all"], run: afterCatchAll },
+  { codes: ["unreachable"], run: unreachable },
+  { codes: ["ssh-lockout", "ssh-unchecked"], run: sshLockout },
+  { codes: ["missing-return-traffic"], run: missingReturnTraffic },
+  { codes: ["exposed-reflector", "exposed-lan-service"], run: exposedServices },
+  { codes: ["default-allow"], run: defaultAllow },
+  { codes: ["ipv6-open"], run: ipv6Open },
+  { codes: ["too-many-rules"], run: tooManyRules },
 ];
 
 export function lintFilter(filter: Filter, options: LintOptions): LintFinding[] {

@@ -11,7 +11,9 @@ import { registerFilterCheck } from "../../src/cli/filter-check.js";
 import { compileFilter, newPacketBits, type PacketBits } from "../../src/filter/evaluate.js";
 import {
   analyzeFilter,
+  CHECKS,
   CLOUD_MAX_RULES,
+  LINT_CODES,
   type LintFinding,
   type LintOptions,
   lintFilter,
@@ -912,5 +914,12 @@ describe("lint: fast enough for 100-rule filters", () => {
       const ms = performance.now() - started;
       assert.ok(ms < 1500, `run ${run}: ${ms.toFixed(0)} ms`);
     }
+  });
+});
+
+describe("lint: the table of checks", () => {
+  it("every code is produced by exactly one check", () => {
+    const all = CHECKS.flatMap((check) => check.codes);
+    assert.deepEqual([...all].sort(), [...LINT_CODES].sort());
   });
 });
