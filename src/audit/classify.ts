@@ -4,11 +4,14 @@ import type { Catalog } from "../catalog/types.js";
 import type { ProcessInfo, Socket, SocketTable } from "../host/types.js";
 import { type BindScope, bindScope } from "../net/address.js";
 import { fixSteps } from "./fix.js";
+import type { Gate } from "./gates.js";
 import { inspectorFor } from "./inspectors/index.js";
+import { reachability } from "./reachability.js";
 import { intentReason, riskReason, scopeReason, unknownServiceReason } from "./reasons.js";
 import { judgeSeverity } from "./severity.js";
 import {
   type AuditReport,
+  type Exposure,
   type Finding,
   type FindingRisk,
   SEVERITIES,
@@ -84,15 +87,23 @@ function explain({ socket, scope, exposed, service, risks, owner, siblings }: Ju
   return reasons;
 }
 
-function judge(socket: Socket, catalog: Catalog, siblings: Map<string, Socket[]>): Finding {
+function judge(
+  socket: Socket,
+  catalog: Catalog,
+  siblings: Map<string, Socket[]>,
+  gates: readonly Gate[],
+): Finding {
   const scope = bindScope(socket.address);
   const owner = ownerOf(socket);
   const service = catalog.identify(socket.port, socket.protocol, owner?.name);
-  const exposure = isExposedScope(scope) ? "exposed" : "local";
-  const exposed = exposure === "exposed";
+  // The bind address says whether other hosts could reach it; the gates in front say whether they do.
+  const gated = isExposedScope(scope) && gates.length > 0 ? reachability(socket, gates) : null;
+  const exposure: Exposure = gated?.exposure ?? (isExposedScope(scope) ? "exposed" : "local");
+  const exposed = exposure === "exposed" || exposure === "restricted";
   const risks = risksFor(service, socket);
 
   const reasons = explain({ socket, scope, exposed, service, risks, owner, siblings });
+  if (gated) reasons.splice(1, 0, ...gated.reasons);
 
   const severity = judgeSeverity(exposure, scope, service, risks);
   const needsFix = severity !== "info";
@@ -137,9 +148,17 @@ export function summarize(findings: Finding[]): Summary {
   return summary;
 }
 
-export function classify(table: SocketTable, catalog: Catalog, now: Date): AuditReport {
+/** `gates`: the host firewall and packet filters in front of the sockets; none = judge by bind address alone. */
+export function classify(
+  table: SocketTable,
+  catalog: Catalog,
+  now: Date,
+  gates: readonly Gate[] = [],
+): AuditReport {
   const siblings = siblingIndex(table.sockets);
-  const findings = table.sockets.map((socket) => judge(socket, catalog, siblings)).sort(compareFindings);
+  const findings = table.sockets
+    .map((socket) => judge(socket, catalog, siblings, gates))
+    .sort(compareFindings);
   return {
     host: table.host,
     generatedAt: now.toISOString(),

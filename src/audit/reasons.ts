@@ -30,7 +30,7 @@ const SCOPE_WORDS: Record<Service["scope"], string> = {
 
 export function intentReason(service: Service, exposed: boolean): string | null {
   if (!exposed || service.scope === "public") return null;
-  return `${service.name} is ${SCOPE_WORDS[service.scope]}, but this socket is open to any network.`;
+  return `${service.name} is ${SCOPE_WORDS[service.scope]}, but other networks can reach this socket.`;
 }
 
 function formatFactor(factor: number): string {

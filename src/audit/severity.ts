@@ -1,7 +1,7 @@
 /** How bad a listening socket is, from where it is reachable and what its service risks. */
 import type { RiskKind, Service } from "../catalog/schema.js";
 import type { BindScope } from "../net/address.js";
-import { type Exposure, type FindingRisk, type Severity, severityRank } from "./types.js";
+import { type Exposure, type FindingRisk, SEVERITIES, type Severity, severityRank } from "./types.js";
 
 const RISK_SEVERITY: Record<RiskKind, Severity> = {
   reflection: "critical",
@@ -23,6 +23,14 @@ export function judgeSeverity(
   service: Service | undefined,
   risks: FindingRisk[],
 ): Severity {
+  if (exposure === "restricted" || exposure === "blocked") {
+    const open = judgeSeverity("exposed", scope, service, risks);
+    // Restricted: some outside sources still reach it, one step less bad. Blocked: nothing reaches it
+    // now, but a daemon on all addresses is one firewall change away from exposed again.
+    if (exposure === "restricted")
+      return SEVERITIES[Math.min(severityRank(open) + 1, severityRank("low"))] ?? "low";
+    return severityRank(open) <= severityRank("high") ? "low" : "info";
+  }
   if (exposure !== "exposed") {
     // A local-only service on a private address is reachable by neighbours: worth a look, no more.
     return (scope === "private" || scope === "link-local") && service?.scope === "local" ? "low" : "info";

@@ -1,6 +1,7 @@
 /** `moat audit`: flags -> socket source -> classify -> render. No decisions here. */
 import { type Command, Option } from "commander";
 import { classify } from "../audit/classify.js";
+import { collectGates } from "../audit/collect-gates.js";
 import { exitCodeFor } from "../audit/exit-code.js";
 import { SEVERITIES, type Severity } from "../audit/types.js";
 import { loadCatalog } from "../catalog/load.js";
@@ -24,6 +25,8 @@ interface AuditFlags {
   netns?: string;
   allNetns?: boolean;
   catalog?: string;
+  filter?: string;
+  firewall: boolean;
 }
 
 const HELP = `
@@ -39,6 +42,13 @@ Where the sockets come from (pick at most one; default: this host's /proc):
   --netns NAME      one network namespace made by "ip netns add NAME"
   --all-netns       every network namespace on the host, containers included
 
+Exposure (is it reachable from other hosts?):
+  exposed     bound to all or a public address, and no firewall rule stops outside traffic
+  restricted  the host firewall or the --filter lets only some sources in (they are named)
+  blocked     bound to all addresses, but the firewall drops outside traffic to it
+  local       bound to loopback, a private or a link-local address
+  The host firewall (nftables and iptables) is read when auditing this host or a --netns.
+
 Severity:
   critical  reachable from other networks and abusable right now (an open UDP reflector)
   high      a data store or admin interface reachable from other networks
@@ -51,6 +61,7 @@ Examples:
   sudo moat audit --netns web1 --json
   ssh host ss -tulpn | moat audit --ss -
   moat audit --fail-on high --format markdown > audit.md
+  sudo moat audit --filter web.yaml        exposure behind the cloud filter web.yaml as well
 `;
 
 function sourceFrom(flags: AuditFlags): SocketSourceSpec {
@@ -66,9 +77,20 @@ function sourceFrom(flags: AuditFlags): SocketSourceSpec {
 }
 
 async function runAudit(flags: AuditFlags): Promise<void> {
+  const source = sourceFrom(flags);
+  const sockets = readSockets(source); // starts reading now; large tables are read on another core
   const catalog = await loadCatalog(flags.catalog);
-  const table = await readSockets(sourceFrom(flags));
-  const report = classify(table, catalog, new Date());
+  const { gates, warnings } = await collectGates(source, {
+    filterFile: flags.filter,
+    firewall: flags.firewall,
+  });
+  const table = await sockets;
+  const report = classify(
+    { ...table, warnings: [...table.warnings, ...warnings] },
+    catalog,
+    new Date(),
+    gates,
+  );
   const format: Format = flags.json ? "json" : flags.format;
   const render = {
     table: () =>
@@ -99,6 +121,11 @@ export function registerAudit(program: Command): void {
     .option("--ss <file>", 'read "ss -tulpn" text from FILE, or "-" for stdin')
     .option("--netns <name>", "audit one network namespace (as named by ip netns)")
     .option("--all-netns", "audit every network namespace on the host, containers included")
+    .option(
+      "--filter <file>",
+      "a packet filter in front of the NIC (cloud filter file): judge exposure through it",
+    )
+    .option("--no-firewall", "do not read this host's nftables/iptables rules (judge by bind address alone)")
     .option("--catalog <file>", "use this service catalog instead of the built-in one")
     .addHelpText("after", HELP)
     .action(runAudit);
