@@ -13,7 +13,7 @@
  */
 import type { Packet } from "../filter/types.js";
 import type { Family, Socket } from "../host/types.js";
-import { addressToBig, bigToAddress, cidrBounds, FAMILY_BITS, rangeToCidrs } from "../net/address-range.js";
+import { bigToAddress, cidrBounds, FAMILY_BITS, rangeToCidrs } from "../net/address-range.js";
 import type { Gate, GateVerdict } from "./gates.js";
 
 export interface Reachability {
