@@ -160,8 +160,10 @@ function familyScript(filter: Filter, family: Family, opts: CompileOptions): str
     );
   } else {
     lines.push(`${pre} -i lo -m comment --comment "moat: loopback is not filtered" -j RETURN`);
+    // IPv6's addrtype calls a local address UNICAST as well as LOCAL (the kernel proof found it):
+    // forwarded means unicast and not local, in both families.
     lines.push(
-      `${pre} -m addrtype --dst-type UNICAST -m comment --comment "moat: forwarded traffic is not for this host" -j RETURN`,
+      `${pre} -m addrtype --dst-type UNICAST -m addrtype ! --dst-type LOCAL -m comment --comment "moat: forwarded traffic is not for this host" -j RETURN`,
     );
   }
   if (filter.mode === "stateful") {

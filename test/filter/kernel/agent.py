@@ -11,12 +11,14 @@ Requests:
   {"op": "send", "family": 4|6, "src", "dst", "proto": "tcp"|"udp"|"icmp"|"icmpv6"|"other",
    "sport", "dport", "frag": "none"|"first"|"later", "ident", "icmpType"}
   {"op": "nft", "command": "list table inet moat"}  -> {"ok": true, "output": <nft -j text>}
+  {"op": "run", "argv": ["iptables-save", "-c"]}     -> {"ok": true, "output": <stdout>}, in the server
 """
 import ctypes
 import json
 import os
 import socket
 import struct
+import subprocess
 import sys
 
 ETH_P_IP = 0x0800
@@ -175,6 +177,11 @@ def main() -> None:
                 reply = {"ok": True}
             elif req["op"] == "nft":
                 reply = {"ok": True, "output": nft.run(req["command"])}
+            elif req["op"] == "run":
+                done = subprocess.run(req["argv"], capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    raise RuntimeError(done.stderr.strip() or f"{req['argv'][0]} failed with {done.returncode}")
+                reply = {"ok": True, "output": done.stdout}
             else:
                 reply = {"ok": False, "error": f"unknown op {req['op']}"}
         except Exception as error:  # noqa: BLE001 - reported to the caller, which fails the test

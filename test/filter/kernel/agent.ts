@@ -104,6 +104,11 @@ export class ProofAgent {
     return (await this.request({ op: "nft", command })).output ?? "";
   }
 
+  /** Runs a program in the server namespace (the agent's after it joined); its stdout. */
+  async run(argv: string[]): Promise<string> {
+    return (await this.request({ op: "run", argv })).output ?? "";
+  }
+
   async close(): Promise<void> {
     if (this.exited) return;
     const exit = new Promise<void>((resolve) => this.child.once("exit", () => resolve()));

@@ -45,3 +45,18 @@ export function delta(
   }
   return moved;
 }
+
+/**
+ * `iptables-save -c` lines, "[packets:bytes] -A MOAT-RULES ... --comment "moat rule 3: x" -j DROP":
+ * the commented rules of Moat's chains, added up per label like the nft counters.
+ */
+export function parseIptablesCounters(text: string): Map<CounterLabel, number> {
+  const counts = new Map<CounterLabel, number>();
+  for (const line of text.split("\n")) {
+    const m = /^\[(\d+):\d+\] -A MOAT-[A-Z]+ .*--comment "?([^"]*?)"? -j /.exec(line);
+    if (!m) continue;
+    const label = labelOf(m[2]!);
+    counts.set(label, (counts.get(label) ?? 0) + Number(m[1]));
+  }
+  return counts;
+}
