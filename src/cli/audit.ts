@@ -5,25 +5,21 @@ import { collectGates } from "../audit/collect-gates.js";
 import { exitCodeFor } from "../audit/exit-code.js";
 import { SEVERITIES, type Severity } from "../audit/types.js";
 import { loadCatalog } from "../catalog/load.js";
-import { InputError } from "../errors.js";
 import { readSockets, type SocketSourceSpec } from "../host/sockets.js";
 import { renderAuditCsv, renderAuditJson, renderAuditMarkdown } from "../report/audit-formats.js";
 import { renderAuditTable } from "../report/audit-table.js";
 import { colors, wantColor } from "../report/style.js";
+import { addSourceOptions, type SourceFlags, sourceFrom } from "./source-options.js";
 
 const FORMATS = ["table", "json", "csv", "markdown"] as const;
 type Format = (typeof FORMATS)[number];
 
-interface AuditFlags {
+interface AuditFlags extends SourceFlags {
   json?: boolean;
   format: Format;
   failOn?: Severity;
   all?: boolean;
   color: boolean;
-  procRoot?: string;
-  ss?: string;
-  netns?: string;
-  allNetns?: boolean;
   catalog?: string;
   filter?: string;
   firewall: boolean;
@@ -64,18 +60,6 @@ Examples:
   sudo moat audit --filter web.yaml        exposure behind the cloud filter web.yaml as well
 `;
 
-function sourceFrom(flags: AuditFlags): SocketSourceSpec {
-  const chosen = [flags.procRoot, flags.ss, flags.netns, flags.allNetns].filter((f) => f !== undefined);
-  if (chosen.length > 1) {
-    throw new InputError("choose one socket source: --proc-root, --ss, --netns or --all-netns");
-  }
-  if (flags.procRoot !== undefined) return { kind: "proc-root", dir: flags.procRoot };
-  if (flags.ss !== undefined) return { kind: "ss", file: flags.ss };
-  if (flags.netns !== undefined) return { kind: "netns", name: flags.netns };
-  if (flags.allNetns) return { kind: "all-netns" };
-  return { kind: "live" };
-}
-
 async function runAudit(flags: AuditFlags): Promise<void> {
   const source = sourceFrom(flags);
   const sockets = readSockets(source); // starts reading now; large tables are read on another core
@@ -107,7 +91,7 @@ async function runAudit(flags: AuditFlags): Promise<void> {
 }
 
 export function registerAudit(program: Command): void {
-  program
+  const audit = program
     .command("audit")
     .description("what listens on this host, who owns it, what it risks, and the exact fix")
     .option("--json", "print the report as JSON (same as --format json)")
@@ -116,11 +100,8 @@ export function registerAudit(program: Command): void {
       new Option("--fail-on <level>", "exit 1 when a finding is at least this severe").choices(SEVERITIES),
     )
     .option("--all", "also list local-only sockets in the table (JSON and CSV always have them)")
-    .option("--no-color", "no colour even on a terminal")
-    .option("--proc-root <dir>", "read a copied /proc tree instead of this host's")
-    .option("--ss <file>", 'read "ss -tulpn" text from FILE, or "-" for stdin')
-    .option("--netns <name>", "audit one network namespace (as named by ip netns)")
-    .option("--all-netns", "audit every network namespace on the host, containers included")
+    .option("--no-color", "no colour even on a terminal");
+  addSourceOptions(audit)
     .option(
       "--filter <file>",
       "a packet filter in front of the NIC (cloud filter file): judge exposure through it",
