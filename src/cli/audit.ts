@@ -5,7 +5,7 @@ import { collectGates } from "../audit/collect-gates.js";
 import { exitCodeFor } from "../audit/exit-code.js";
 import { SEVERITIES, type Severity } from "../audit/types.js";
 import { loadCatalog } from "../catalog/load.js";
-import { readSockets, type SocketSourceSpec } from "../host/sockets.js";
+import { readSockets } from "../host/sockets.js";
 import { renderAuditCsv, renderAuditJson, renderAuditMarkdown } from "../report/audit-formats.js";
 import { renderAuditTable } from "../report/audit-table.js";
 import { colors, wantColor } from "../report/style.js";
