@@ -62,13 +62,12 @@ Examples:
 
 async function runAudit(flags: AuditFlags): Promise<void> {
   const source = sourceFrom(flags);
-  const sockets = readSockets(source); // starts reading now; large tables are read on another core
-  const catalog = await loadCatalog(flags.catalog);
-  const { gates, warnings } = await collectGates(source, {
-    filterFile: flags.filter,
-    firewall: flags.firewall,
-  });
-  const table = await sockets;
+  // All three at once: large socket tables are read on another core meanwhile.
+  const [table, catalog, { gates, warnings }] = await Promise.all([
+    readSockets(source),
+    loadCatalog(flags.catalog),
+    collectGates(source, { filterFile: flags.filter, firewall: flags.firewall }),
+  ]);
   const report = classify(
     { ...table, warnings: [...table.warnings, ...warnings] },
     catalog,

@@ -61,4 +61,9 @@ process.stdout.on("error", (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// A promise nobody awaited yet that fails still gets the same message and exit code, never a stack trace.
+process.on("unhandledRejection", (error) => {
+  process.exit(reportError(error, (text) => process.stderr.write(text)));
+});
+
 process.exitCode = await main(process.argv);
