@@ -1,0 +1,123 @@
+/**
+ * Shared hostile-input checks for probe tests: arbitrary bytes, every truncation and random mutations
+ * of valid replies. `match` must return a boolean and `parse` a well-formed result or null, never throw,
+ * and each call must finish quickly (a length bomb or pointer loop shows up as a slow call).
+ */
+import assert from "node:assert/strict";
+import { performance } from "node:perf_hooks";
+import fc from "fast-check";
+import type { Cookie, ProbeResult, TcpProbe, UdpProbe } from "../../../src/scan/probes/types.js";
+
+/** Generous: a hang or a quadratic blow-up is orders of magnitude slower, a loaded CI box is not. */
+const SLOW_MS = 250;
+
+function timed<T>(what: string, f: () => T): T {
+  const t0 = performance.now();
+  const out = f();
+  const ms = performance.now() - t0;
+  assert.ok(ms < SLOW_MS, `${what} took ${ms.toFixed(1)} ms`);
+  return out;
+}
+
+export function assertResultShape(r: ProbeResult | null): void {
+  if (r === null) return;
+  assert.equal(typeof r.abusable, "boolean");
+  assert.equal(typeof r.note, "string");
+  assert.ok(r.note.length > 0);
+  for (const [k, v] of Object.entries(r.fields)) {
+    const ok =
+      v === null ||
+      ["string", "number", "boolean"].includes(typeof v) ||
+      (Array.isArray(v) && v.every((s) => typeof s === "string"));
+    assert.ok(ok, `field ${k} has a bad value`);
+    if (typeof v === "number") assert.ok(Number.isFinite(v), `field ${k} is not finite`);
+  }
+}
+
+/** Valid reply with some bytes overwritten, some inserted and some deleted. */
+function mutated(valid: readonly Buffer[]): fc.Arbitrary<Buffer> {
+  return fc
+    .record({
+      which: fc.nat(),
+      edits: fc.array(
+        fc.record({
+          kind: fc.constantFrom("set", "insert", "delete"),
+          at: fc.nat(),
+          byte: fc.integer({ min: 0, max: 255 }),
+        }),
+        { minLength: 1, maxLength: 8 },
+      ),
+    })
+    .map(({ which, edits }) => {
+      const bytes = [...valid[which % valid.length]!];
+      for (const e of edits) {
+        const at = bytes.length === 0 ? 0 : e.at % bytes.length;
+        if (e.kind === "set" && bytes.length > 0) bytes[at] = e.byte;
+        else if (e.kind === "insert") bytes.splice(at, 0, e.byte);
+        else bytes.splice(at, 1);
+      }
+      return Buffer.from(bytes);
+    });
+}
+
+/** Interesting edge bytes: all-0xff and all-zero buffers of common sizes. */
+const EDGES = [0, 1, 2, 4, 8, 12, 16, 64, 512, 1500, 65_507].flatMap((n) => [
+  Buffer.alloc(n, 0xff),
+  Buffer.alloc(n, 0),
+]);
+
+function checkUdpOnce(probe: UdpProbe, bufs: readonly Buffer[], cookie: Cookie): void {
+  for (const b of bufs) {
+    const m = timed(`${probe.id}.match`, () => probe.match(b, cookie));
+    assert.equal(typeof m, "boolean");
+  }
+  assertResultShape(timed(`${probe.id}.parse`, () => probe.parse(bufs)));
+}
+
+export function checkUdpRobust(
+  probe: UdpProbe,
+  valid: readonly Buffer[],
+  cookie: Cookie,
+  numRuns = 300,
+): void {
+  assert.ok(valid.length > 0);
+  for (const e of EDGES) checkUdpOnce(probe, [e], cookie);
+  for (const v of valid) {
+    for (let n = 0; n <= v.length; n++) checkUdpOnce(probe, [v.subarray(0, n)], cookie);
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 2048 }), (a) => checkUdpOnce(probe, [Buffer.from(a)], cookie)),
+    { numRuns },
+  );
+  fc.assert(
+    fc.property(fc.array(mutated(valid), { minLength: 1, maxLength: 4 }), (bufs) =>
+      checkUdpOnce(probe, bufs, cookie),
+    ),
+    { numRuns },
+  );
+}
+
+function checkTcpOnce(probe: TcpProbe, b: Buffer): void {
+  assertResultShape(timed(`${probe.id}.parse`, () => probe.parse(b)));
+}
+
+export function checkTcpRobust(probe: TcpProbe, valid: readonly Buffer[], numRuns = 300): void {
+  assert.ok(valid.length > 0);
+  for (const e of EDGES) checkTcpOnce(probe, e);
+  for (const v of valid) {
+    for (let n = 0; n <= v.length; n++) checkTcpOnce(probe, v.subarray(0, n));
+  }
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 4096 }), (a) => checkTcpOnce(probe, Buffer.from(a))),
+    { numRuns },
+  );
+  fc.assert(
+    fc.property(mutated(valid), (b) => checkTcpOnce(probe, b)),
+    { numRuns },
+  );
+}
+
+/** Hex string (spaces and newlines allowed) to bytes, for hand-built packets in tests. */
+export function hex(s: string): Buffer {
+  return Buffer.from(s.replace(/\s+/g, ""), "hex");
+}
