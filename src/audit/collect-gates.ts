@@ -4,8 +4,6 @@
  * The one part of audit that does I/O, kept apart so classify stays pure.
  */
 import { EnvironmentError } from "../errors.js";
-import { loadFilter } from "../filter/load.js";
-import { readHostFirewall } from "../host/firewall/read.js";
 import type { SocketSourceSpec } from "../host/sockets.js";
 import { filterGate, firewallGate, type Gate } from "./gates.js";
 
@@ -22,8 +20,11 @@ export async function collectGates(
 ): Promise<{ gates: Gate[]; warnings: string[] }> {
   const gates: Gate[] = [];
   const warnings: string[] = [];
-  if (options.filterFile !== undefined)
+  // Loaded on demand: the filter loader and the firewall parsers bring YAML and schema libraries.
+  if (options.filterFile !== undefined) {
+    const { loadFilter } = await import("../filter/load.js");
     gates.push(filterGate(loadFilter(options.filterFile), options.filterFile));
+  }
   if (!options.firewall) return { gates, warnings };
   if (source.kind === "ss" || source.kind === "proc-root") {
     // Another host's sockets: this host's firewall says nothing about them.
@@ -35,6 +36,7 @@ export async function collectGates(
     );
     return { gates, warnings };
   }
+  const { readHostFirewall } = await import("../host/firewall/read.js");
   try {
     const firewall = await readHostFirewall(source.kind === "netns" ? { netns: source.name } : {});
     warnings.push(...firewall.warnings);

@@ -22,6 +22,8 @@ export interface Gate {
   /** Source networks (first and last address) its rules name for a family: where its answer can change. */
   sourceBounds(family: Family): Array<[bigint, bigint]>;
   judge(packet: Packet): GateVerdict;
+  /** When true, the gate lets every packet of the family in (no rules at all): nothing to judge. */
+  opensEverything(family: Family): boolean;
 }
 
 export function filterGate(filter: Filter, label: string): Gate {
@@ -37,8 +39,17 @@ export function filterGate(filter: Filter, label: string): Gate {
       const v = evaluate(filter, packet);
       return { verdict: v.verdict, reason: v.reason };
     },
+    opensEverything: (family) =>
+      !filter.families.includes(family) || (filter.rules.length === 0 && filter.default === "allow"),
   };
 }
+
+/** Table families whose chains see packets of an address family. */
+const TABLE_FAMILIES: Record<Family, readonly string[]> = {
+  ipv4: ["ip", "inet", "netdev"],
+  ipv6: ["ip6", "inet", "netdev"],
+};
+const INBOUND_HOOKS = new Set(["ingress", "prerouting", "input"]);
 
 function saddrMatches(match: Match): Match[] {
   return match.kind === "address" && match.field === "saddr" ? [match] : [];
@@ -74,5 +85,14 @@ export function firewallGate(rulesets: readonly Ruleset[]): Gate {
       const v = evaluateRuleset(rulesets, packet);
       return { verdict: v.verdict, reason: v.reason };
     },
+    // No base chain on an inbound hook for the family: the kernel filters none of its packets.
+    opensEverything: (family) =>
+      !rulesets.some((ruleset) =>
+        ruleset.tables.some(
+          (table) =>
+            TABLE_FAMILIES[family].includes(table.family) &&
+            table.chains.some((chain) => chain.base !== null && INBOUND_HOOKS.has(chain.base.hook)),
+        ),
+      ),
   };
 }

@@ -69,36 +69,57 @@ function judgeAll(gates: readonly Gate[], packet: Packet): GateVerdict & { gate:
   return unknown ?? { verdict: "allow", reason: allowed.join("; "), gate: null };
 }
 
-function pieces(socket: Socket, family: Family, gates: readonly Gate[]): Piece[] {
+/**
+ * The address space of a family cut at every network the gates name, without the non-sources. The
+ * same for every socket, so computed once per set of gates (an audit has thousands of sockets).
+ */
+const cutCache = new WeakMap<
+  readonly Gate[],
+  Map<Family, Array<{ first: bigint; last: bigint; source: string }>>
+>();
+
+function sourceRanges(
+  gates: readonly Gate[],
+  family: Family,
+): Array<{ first: bigint; last: bigint; source: string }> {
+  let byFamily = cutCache.get(gates);
+  if (byFamily === undefined) {
+    byFamily = new Map();
+    cutCache.set(gates, byFamily);
+  }
+  const cached = byFamily.get(family);
+  if (cached) return cached;
   const top = (1n << BigInt(FAMILY_BITS[family])) - 1n;
   const cuts = new Set<bigint>([0n]);
-  for (const gate of gates)
-    for (const [first, last] of gate.sourceBounds(family)) {
-      cuts.add(first);
-      if (last < top) cuts.add(last + 1n);
-    }
-  const excluded = NOT_A_SOURCE[family].map(([a, p]) => cidrBounds(family, a, p));
-  for (const [first, last] of excluded) {
+  const cutAround = ([first, last]: [bigint, bigint]) => {
     cuts.add(first);
     if (last < top) cuts.add(last + 1n);
-  }
+  };
+  for (const gate of gates) gate.sourceBounds(family).forEach(cutAround);
+  const excluded = NOT_A_SOURCE[family].map(([a, p]) => cidrBounds(family, a, p));
+  excluded.forEach(cutAround);
   const sorted = [...cuts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-  const out: Piece[] = [];
-  sorted.forEach((first, i) => {
-    const last = i + 1 < sorted.length ? sorted[i + 1]! - 1n : top;
-    if (excluded.some(([lo, hi]) => first >= lo && last <= hi)) return;
+  const ranges = sorted
+    .map((first, i) => ({ first, last: i + 1 < sorted.length ? sorted[i + 1]! - 1n : top }))
+    .filter(({ first, last }) => !excluded.some(([lo, hi]) => first >= lo && last <= hi))
+    .map((range) => ({ ...range, source: bigToAddress(family, range.first) }));
+  byFamily.set(family, ranges);
+  return ranges;
+}
+
+function pieces(socket: Socket, family: Family, gates: readonly Gate[]): Piece[] {
+  return sourceRanges(gates, family).map(({ first, last, source }) => {
     const packet: Packet = {
       protocol: socket.protocol,
       family,
-      source: bigToAddress(family, first),
+      source,
       destination: destinationFor(socket, family),
       sourcePort: 40000,
       destinationPort: socket.port,
       fragment: false,
     };
-    out.push({ first, last, verdict: judgeAll(gates, packet) });
+    return { first, last, verdict: judgeAll(gates, packet) };
   });
-  return out;
 }
 
 function merged(family: Family, list: Piece[]): string[] {
@@ -129,7 +150,15 @@ function widest(list: Piece[]): Piece {
 }
 
 export function reachability(socket: Socket, gates: readonly Gate[]): Reachability {
-  const all = familiesOf(socket).map((family) => ({ family, list: pieces(socket, family, gates) }));
+  const families = familiesOf(socket);
+  // The common case on a host without rules: nothing to judge, and thousands of sockets to go through.
+  if (families.every((family) => gates.every((gate) => gate.opensEverything(family)))) {
+    return {
+      exposure: "exposed",
+      reasons: [`Reachable from anywhere: ${gates.map((g) => `${g.name} has no rules for it`).join("; ")}.`],
+    };
+  }
+  const all = families.map((family) => ({ family, list: pieces(socket, family, gates) }));
   const open = all.flatMap(({ list }) => list.filter((p) => p.verdict.verdict !== "deny"));
   const shut = all.flatMap(({ list }) => list.filter((p) => p.verdict.verdict === "deny"));
   const reasons: string[] = [];

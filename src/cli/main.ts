@@ -1,10 +1,18 @@
 /** `moat`: the program, its commands, and the mapping of errors to exit codes. */
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
-import { registerAudit } from "./audit.js";
-import { registerCatalog } from "./catalog.js";
 import { reportError } from "./errors.js";
-import { registerFilter } from "./filter.js";
+
+/**
+ * Every command, loaded only when it runs: the filter and scan commands bring the YAML parser and
+ * the schema library, which `moat audit` must not pay for (see scripts/build.mjs). To add a command,
+ * add one entry. Help and unknown commands load them all.
+ */
+const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
+  audit: async () => (await import("./audit.js")).registerAudit,
+  catalog: async () => (await import("./catalog.js")).registerCatalog,
+  filter: async () => (await import("./filter.js")).registerFilter,
+};
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -31,7 +39,13 @@ Background: in February 2018 memcached servers left open on 11211/udp reflected 
 to 51,000x. Moat finds such accidental exposure, explains it, and tells you the exact fix.
 `;
 
-export function buildProgram(): Command {
+/** The command named on the command line, or every command when none is (help, typos). */
+function commandsFor(argv: string[]): string[] {
+  const name = argv.slice(2).find((arg) => !arg.startsWith("-"));
+  return name !== undefined && name in COMMANDS ? [name] : Object.keys(COMMANDS);
+}
+
+export async function buildProgram(argv: string[]): Promise<Command> {
   const program = new Command("moat")
     .description("Find what this server exposes to the internet by accident, and how to close it.")
     .version(pkg.version, "-V, --version", "print the version")
@@ -39,16 +53,14 @@ export function buildProgram(): Command {
     .showSuggestionAfterError()
     .exitOverride()
     .addHelpText("after", MAIN_HELP);
-  registerAudit(program);
-  registerCatalog(program);
-  registerFilter(program);
+  for (const name of commandsFor(argv)) (await COMMANDS[name]!())(program);
   for (const command of program.commands) command.exitOverride();
   return program;
 }
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv);
+    await (await buildProgram(argv)).parseAsync(argv);
     return typeof process.exitCode === "number" ? process.exitCode : 0;
   } catch (error) {
     return reportError(error, (text) => process.stderr.write(text));
