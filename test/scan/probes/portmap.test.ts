@@ -63,8 +63,9 @@ describe("portmap probe", () => {
       i,
     ]);
     const r = probe.parse([reply(0x6d6f1234, many)]);
-    assert.equal((r?.fields.programs as string[]).length, 64);
-    assert.equal(r?.fields.program_count, 100);
+    assert.ok(r);
+    assert.equal((r.fields.programs as string[]).length, 64);
+    assert.equal(r.fields.program_count, 100);
     const cut = probe.parse([reply().subarray(0, 24 + 20 * 2)]);
     assert.equal(cut?.fields.program_count, 2);
     assert.equal(cut?.fields.truncated, true);
