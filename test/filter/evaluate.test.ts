@@ -150,27 +150,22 @@ describe("evaluate", () => {
     );
   });
 
-  it("decides a million packets on a 30-rule filter well under a second", (t) => {
+  it("decide() on prepared packets gives the same rule as evaluate()", () => {
+    // Speed is measured by bench/filter; here the fast path must agree with the explained one.
     const filter = thirtyRules();
-    const packets = Array.from({ length: 1000 }, (_, i) =>
-      parsePacket(
+    const compiled = compileFilter(filter);
+    for (let i = 0; i < 1000; i++) {
+      const packet = parsePacket(
         i % 10 === 0
           ? `tcp [2001:db8::${(i % 255).toString(16)}]:${1024 + i} > [2001:db8::2]:${i % 1000}`
           : `${i % 2 ? "udp" : "tcp"} 198.51.${i % 256}.${(i * 7) % 256}:${1024 + i} > 192.0.2.10:${(i * 37) % 65536}`,
-      ),
-    );
-    const compiled = compileFilter(filter);
-    const bits = packets.map((p) => packetBits(p));
-    let sink = 0;
-    const t0 = performance.now();
-    for (let round = 0; round < 1000; round++) for (const p of packets) sink += evaluate(filter, p).rule ?? 0;
-    const t1 = performance.now();
-    for (let round = 0; round < 1000; round++) for (const b of bits) sink += compiled.decide(b);
-    const t2 = performance.now();
-    t.diagnostic(`evaluate(): 1,000,000 packets in ${(t1 - t0).toFixed(0)} ms`);
-    t.diagnostic(`decide() on prepared packets: 1,000,000 in ${(t2 - t1).toFixed(0)} ms`);
-    assert.ok(sink > 0);
-    assert.ok(t1 - t0 < 1000, `evaluate took ${t1 - t0} ms`);
+      );
+      assert.deepEqual(
+        compiled.verdicts[compiled.decide(packetBits(packet))],
+        evaluate(filter, packet),
+        i.toString(),
+      );
+    }
   });
 });
 

