@@ -15,9 +15,9 @@ function processCell(finding: Finding): string {
   return unit ? `${name}[${pid}] ${unit}` : `${name}[${pid}]`;
 }
 
-function addressCell(finding: Finding): string {
+function addressCell(finding: Finding, showNetns: boolean): string {
   const address = finding.family === "ipv6" ? `[${finding.address}]` : finding.address;
-  return finding.netns ? `${address} netns ${finding.netns}` : address;
+  return showNetns && finding.netns ? `${address} netns ${finding.netns}` : address;
 }
 
 function summaryLine(report: AuditReport): string {
@@ -25,14 +25,17 @@ function summaryLine(report: AuditReport): string {
   const exposed = report.findings.filter((f) => f.exposure === "exposed").length;
   const counts = SEVERITIES.map((s) => `${report.summary[s]} ${s}`).join(", ");
   const sockets = total === 1 ? "1 listening socket" : `${total} listening sockets`;
-  return `${report.host}: ${sockets}, ${exposed} open to other networks — ${counts}.`;
+  const namespaces = new Set(report.findings.map((f) => f.netns));
+  const only = namespaces.size === 1 ? [...namespaces][0] : null;
+  const where = only ? `${report.host} (network namespace ${only})` : report.host;
+  return `${where}: ${sockets}, ${exposed} open to other networks — ${counts}.`;
 }
 
-function findingRows(findings: Finding[]): string[][] {
+function findingRows(findings: Finding[], showNetns: boolean): string[][] {
   return findings.map((f) => [
     f.severity.toUpperCase(),
     `${f.port}/${f.protocol}`,
-    addressCell(f),
+    addressCell(f, showNetns),
     f.service?.name ?? "unknown",
     f.exposure,
     processCell(f),
@@ -71,7 +74,7 @@ export function renderAuditTable(report: AuditReport, { colors: c, all }: TableO
   if (shown.length > 0) {
     const rows = padColumns([
       ["SEVERITY", "PORT", "ADDRESS", "SERVICE", "EXPOSURE", "PROCESS"],
-      ...findingRows(shown),
+      ...findingRows(shown, new Set(report.findings.map((f) => f.netns)).size > 1),
     ]);
     out.push(c.dim(rows[0]!.join("")));
     shown.forEach((finding, i) => {
