@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   audit: async () => (await import("./audit.js")).registerAudit,
   catalog: async () => (await import("./catalog.js")).registerCatalog,
   filter: async () => (await import("./filter.js")).registerFilter,
+  scan: async () => (await import("./scan.js")).registerScan,
 };
 
 const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
