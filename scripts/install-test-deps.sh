@@ -7,6 +7,10 @@ set -euo pipefail
 # iproute2: ip netns / veth / ss; util-linux: nsenter; procps: ps/pkill-free process checks;
 # memcached + sasl2-bin: the lab's reflector and its SASL variant; python3: generic listeners;
 # nftables/iptables: firewall read-back; tcpdump: capture; time: /usr/bin/time -v in the bench.
+# The scan lab's reflectors (test/lab/daemons/): dnsmasq-base (open resolver; the binary without the
+# service), unbound (resolver that refuses outside clients), ntpsec (Debian 12's only ntpd: `ntp` is
+# a transitional package to it; it replaces systemd-timesyncd, which conflicts as a time-daemon),
+# xinetd (chargen, qotd), rpcbind (portmap), snmpd (SNMP v2c).
 PACKAGES=(
   iproute2
   util-linux
@@ -18,6 +22,36 @@ PACKAGES=(
   iptables
   tcpdump
   time
+  dnsmasq-base
+  unbound
+  ntpsec
+  xinetd
+  rpcbind
+  snmpd
+)
+
+# Units the packages above ship that could start a daemon (sockets and timers too: rpcbind.socket
+# would start rpcbind on the first connection to 111). The lab runs its own copies in namespaces.
+UNITS=(
+  memcached.service
+  unbound.service
+  unbound-resolvconf.service
+  ntpsec.service
+  ntpsec-rotate-stats.timer
+  ntpsec-systemd-netif.path
+  xinetd.service
+  rpcbind.service
+  rpcbind.socket
+  snmpd.service
+)
+# pidfile:process-name of the packaged daemons, for machines without systemd.
+PIDFILES=(
+  /var/run/memcached/memcached.pid:memcached
+  /run/unbound.pid:unbound
+  /run/ntpd.pid:ntpd
+  /run/xinetd.pid:xinetd
+  /run/rpcbind/rpcbind.pid:rpcbind
+  /run/snmpd.pid:snmpd
 )
 
 if [ "$(id -u)" -eq 0 ]; then
@@ -61,19 +95,24 @@ fi
 # Belt and braces: policy-rc.d stops the start, not the enabling; disable works without a running
 # systemd (it only removes symlinks), stopping needs one.
 if command -v systemctl >/dev/null 2>&1; then
-  if [ -d /run/systemd/system ]; then
-    "${SUDO[@]}" systemctl disable --now memcached >/dev/null 2>&1 || true
-  else
-    "${SUDO[@]}" systemctl disable memcached >/dev/null 2>&1 || true
-  fi
+  for unit in "${UNITS[@]}"; do
+    if [ -d /run/systemd/system ]; then
+      "${SUDO[@]}" systemctl disable --now "$unit" >/dev/null 2>&1 || true
+    else
+      "${SUDO[@]}" systemctl disable "$unit" >/dev/null 2>&1 || true
+    fi
+  done
 fi
-# Without systemd, a SysV start may still have run; stop only the packaged daemon, by its pidfile.
-if [ -f /var/run/memcached/memcached.pid ]; then
-  pid=$(cat /var/run/memcached/memcached.pid)
-  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = memcached ]; then
+# Without systemd, a SysV start may still have run; stop only the packaged daemons, by their pidfiles.
+for entry in "${PIDFILES[@]}"; do
+  file=${entry%%:*}
+  comm=${entry##*:}
+  [ -f "$file" ] || continue
+  pid=$(cat "$file")
+  if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$comm" ]; then
     "${SUDO[@]}" kill "$pid" || true
   fi
-fi
+done
 
 # npm deps only when absent: `npm ci` wipes node_modules, which would break a running session.
 repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -4,6 +4,26 @@
  *
  * Teardown is synchronous on purpose: the same code then runs from `after`, from an 'exit' handler
  * and from SIGINT/SIGTERM, and a crashed run's leftovers are removed by `sweepStaleLabs()`.
+ *
+ * Daemon kinds. Each runs in the FOREGROUND as the lab's own child inside its namespace, from a config
+ * file the lab writes into REGISTRY/<id>/daemons/ (never the system's config, never a systemd unit),
+ * and is ready when every socket it was asked for shows in the namespace's procfs tables.
+ *   memcached  `-l listen -p tcpPort -U udpPort` (udpPort 0 = UDP off), `-S` with sasl.
+ *   listener   python3 binding the given sockets: "some unknown service".
+ *   dnsmasq    open resolver on listen:53 udp+tcp: `no-resolv` + `address=/example.com/192.0.2.80`
+ *              (records), so a recursive query is answered with RA set; version.bind built in;
+ *              names without local data get REFUSED. Nothing is ever forwarded.
+ *   unbound    closed resolver on listen:53: `access-control: 0.0.0.0/0 refuse` except `allow`
+ *              (loopback by default), so outside clients get REFUSED without RA.
+ *   ntpd       NTPsec (Debian 12 has no other ntpd) on listen:123/udp, mode 6 queries open to all,
+ *              `enable monitor`; NTPsec has no mode 7, so monlist gets no answer. No time service,
+ *              no CAP_SYS_TIME: it cannot touch the host clock.
+ *   xinetd     chargen (built in) and qotd (a script) on listen:19 and :17, udp and tcp (services,
+ *              protocols).
+ *   rpcbind    portmap, UDP on listen:111, TCP on the wildcard :111 (rpcbind's own choice); a private
+ *              mount namespace with a tmpfs /run keeps its fixed lock and socket paths apart.
+ *   snmpd      net-snmp, v1/v2c with read-only community `public` (community) on listen:161/udp.
+ * The modules for all but memcached and listener are in test/lab/daemons/, one per kind.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -11,6 +31,24 @@ import { accessSync, constants, mkdirSync, readdirSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ipaddr from "ipaddr.js";
+import {
+  isScanDaemon,
+  planDaemon,
+  type ScanDaemonKind,
+  type ScanDaemonSpec,
+  TOOLS,
+} from "./daemons/index.js";
+
+export type {
+  DnsmasqSpec,
+  NtpdSpec,
+  RpcbindSpec,
+  ScanDaemonKind,
+  ScanDaemonSpec,
+  SnmpdSpec,
+  UnboundSpec,
+  XinetdSpec,
+} from "./daemons/index.js";
 
 export type LabProtocol = "tcp" | "udp";
 
@@ -39,7 +77,7 @@ export interface ListenerSpec {
   sockets: Endpoint[];
 }
 
-export type DaemonSpec = MemcachedSpec | ListenerSpec;
+export type DaemonSpec = MemcachedSpec | ListenerSpec | ScanDaemonSpec;
 
 export interface NamespaceSpec {
   role: string;
@@ -117,6 +155,14 @@ export function labSkipReason(): string | undefined {
     if (!onPath(tool)) return `lab needs ${tool}: run scripts/install-test-deps.sh`;
   }
   return undefined;
+}
+
+/** One line saying why a daemon kind cannot run here (its executable is missing), or undefined. */
+export function daemonSkipReason(kind: ScanDaemonKind): string | undefined {
+  const lab = labSkipReason();
+  if (lab !== undefined) return lab;
+  const missing = TOOLS[kind].find((tool) => !onPath(tool));
+  return missing === undefined ? undefined : `lab ${kind} needs ${missing}: run scripts/install-test-deps.sh`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -355,7 +401,10 @@ function memcachedEndpoints(spec: MemcachedSpec): Endpoint[] {
   return endpoints;
 }
 
-function daemonCommand(spec: DaemonSpec, saslDir: string): { argv: string[]; env: NodeJS.ProcessEnv } {
+function daemonCommand(
+  spec: MemcachedSpec | ListenerSpec,
+  saslDir: string,
+): { argv: string[]; env: NodeJS.ProcessEnv } {
   if (spec.kind === "listener") {
     const sockets = spec.sockets.map((s) => [s.protocol, s.address, s.port]);
     return { argv: [PYTHON, "-c", LISTENER_PY, JSON.stringify(sockets)], env: process.env };
@@ -366,6 +415,23 @@ function daemonCommand(spec: DaemonSpec, saslDir: string): { argv: string[]; env
   argv.push("-U", String(spec.udpPort), "-m", "16", "-t", "2");
   if (spec.sasl) argv.push("-S");
   return { argv, env: spec.sasl ? { ...process.env, SASL_CONF_PATH: saslDir } : process.env };
+}
+
+interface StartPlan {
+  argv: string[];
+  env: NodeJS.ProcessEnv;
+  endpoints: Endpoint[];
+}
+
+function builtinPlan(spec: MemcachedSpec | ListenerSpec, saslDir: string): StartPlan {
+  const endpoints = spec.kind === "memcached" ? memcachedEndpoints(spec) : spec.sockets;
+  return { ...daemonCommand(spec, saslDir), endpoints };
+}
+
+/** The kinds in test/lab/daemons/: the module writes the config, the lab runs and watches it. */
+function scanPlan(spec: ScanDaemonSpec, dir: string): StartPlan {
+  const plan = planDaemon(spec, dir);
+  return { argv: plan.argv, env: { ...process.env, ...plan.env }, endpoints: plan.endpoints };
 }
 
 /** A SASL config memcached can start with; the password is irrelevant, the flag is what audit sees. */
@@ -453,6 +519,13 @@ export async function createLab(spec: LabSpec): Promise<Lab> {
     return `${PREFIX}${id}-${role}`;
   };
   const saslDir = join(REGISTRY, id, "sasl");
+  let daemonDirs = 0;
+  /** A fresh directory per started daemon for its config and state; removed with the lab. */
+  const daemonDir = (name: string) => {
+    const dir = join(REGISTRY, id, "daemons", `${daemonDirs++}-${name.replace(/[^A-Za-z0-9_-]/g, "_")}`);
+    mkdirSync(dir, { recursive: true });
+    return dir;
+  };
   const namespaces: LabNamespace[] = [];
   const daemons: LabDaemon[] = [];
   const children: ChildProcess[] = [];
@@ -480,7 +553,9 @@ export async function createLab(spec: LabSpec): Promise<Lab> {
   const start = async (role: string, daemon: DaemonSpec): Promise<LabDaemon> => {
     const ns = findNs(role);
     if (daemon.kind === "memcached" && daemon.sasl) writeSaslConfig(saslDir);
-    const { argv, env } = daemonCommand(daemon, saslDir);
+    const { argv, env, endpoints } = isScanDaemon(daemon)
+      ? scanPlan(daemon, daemonDir(daemon.name))
+      : builtinPlan(daemon, saslDir);
     const child = spawn("ip", ["netns", "exec", ns.name, ...argv], {
       env,
       stdio: ["ignore", "pipe", "pipe"],
@@ -498,7 +573,6 @@ export async function createLab(spec: LabSpec): Promise<Lab> {
       child.once("spawn", resolve);
       child.once("error", reject);
     });
-    const endpoints = daemon.kind === "memcached" ? memcachedEndpoints(daemon) : daemon.sockets;
     await (ready ?? waitListening(child, endpoints, () => err));
     const running: LabDaemon = {
       name: daemon.name,
