@@ -1,25 +1,39 @@
 /** The probe registry: one import and one entry per probe, sorted by id. The scanner knows no other list. */
 import { chargenProbe } from "./chargen.js";
+import { cldapProbe } from "./cldap.js";
+import { coapProbe } from "./coap.js";
 import { dnsRecursionProbe } from "./dns-recursion.js";
 import { dnsVersionProbe } from "./dns-version.js";
+import { mdnsProbe } from "./mdns.js";
 import { memcachedProbe } from "./memcached.js";
+import { netbiosProbe } from "./netbios.js";
 import { ntpMonlistProbe } from "./ntp-monlist.js";
 import { ntpVersionProbe } from "./ntp-version.js";
+import { portmapProbe } from "./portmap.js";
 import { qotdProbe } from "./qotd.js";
+import { ripProbe } from "./rip.js";
 import { snmpProbe } from "./snmp.js";
 import { ssdpProbe } from "./ssdp.js";
+import { tftpProbe } from "./tftp.js";
 import type { TcpProbe, UdpProbe } from "./types.js";
 
 export const UDP_PROBES: UdpProbe[] = [
   chargenProbe,
+  cldapProbe,
+  coapProbe,
   dnsRecursionProbe,
   dnsVersionProbe,
+  mdnsProbe,
   memcachedProbe,
+  netbiosProbe,
   ntpMonlistProbe,
   ntpVersionProbe,
+  portmapProbe,
   qotdProbe,
+  ripProbe,
   snmpProbe,
   ssdpProbe,
+  tftpProbe,
 ];
 
 export const TCP_PROBES: TcpProbe[] = [];
