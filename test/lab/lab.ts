@@ -14,7 +14,7 @@
  *              (records), so a recursive query is answered with RA set; version.bind built in;
  *              names without local data get REFUSED. Nothing is ever forwarded.
  *   unbound    closed resolver on listen:53: `access-control: 0.0.0.0/0 refuse` except `allow`
- *              (loopback by default), so outside clients get REFUSED without RA.
+ *              (the host itself by default), so outside clients get REFUSED without RA.
  *   ntpd       NTPsec (Debian 12 has no other ntpd) on listen:123/udp, mode 6 queries open to all,
  *              `enable monitor`; NTPsec has no mode 7, so monlist gets no answer. No time service,
  *              no CAP_SYS_TIME: it cannot touch the host clock.
@@ -446,6 +446,13 @@ function writeSaslConfig(dir: string): void {
   }
 }
 
+/** The exit can be seen before the last stderr chunk is read: wait for it, so errors quote the daemon. */
+async function stderrDrained(child: ChildProcess): Promise<void> {
+  if (child.stderr === null || child.stderr.closed) return;
+  const closed = new Promise<void>((resolve) => child.stderr?.once("close", () => resolve()));
+  await Promise.race([closed, sleep(1000, { unref: true })]);
+}
+
 async function waitListening(
   child: ChildProcess,
   endpoints: Endpoint[],
@@ -456,6 +463,7 @@ async function waitListening(
   const deadline = Date.now() + READY_TIMEOUT_MS;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     if (child.exitCode !== null || child.signalCode !== null) {
+      await stderrDrained(child);
       throw new Error(`daemon ${pid} exited before listening: ${stderr().trim() || "no output"}`);
     }
     const have = listeningIn(pid);

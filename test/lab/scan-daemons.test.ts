@@ -21,6 +21,8 @@ import {
 const SERVER = "192.0.2.1";
 /** A second server address on its lo (the client reaches it over the same /24: ARP answers for it). */
 const SERVER_B = "192.0.2.11";
+/** The server's end of the link, IPv6 (link 0 is 2001:db8:1::/64). */
+const SERVER_V6 = "2001:db8:1::1";
 const KINDS: ScanDaemonKind[] = ["dnsmasq", "unbound", "ntpd", "xinetd", "rpcbind", "snmpd"];
 const skip = labSkipReason() ?? KINDS.map(daemonSkipReason).find((reason) => reason !== undefined);
 
@@ -33,6 +35,7 @@ const SPEC: LabSpec = {
         { kind: "memcached", name: "mc-udp", listen: SERVER, tcpPort: 11211, udpPort: 11211 },
         { kind: "memcached", name: "mc-tcp-only", listen: SERVER, tcpPort: 11212, udpPort: 0 },
         { kind: "dnsmasq", name: "open-resolver", listen: SERVER },
+        { kind: "dnsmasq", name: "open-resolver-v6", listen: SERVER_V6 },
         { kind: "unbound", name: "closed-resolver", listen: SERVER_B },
         { kind: "ntpd", name: "ntpd", listen: SERVER },
         { kind: "xinetd", name: "inetd", listen: SERVER },
@@ -140,10 +143,10 @@ describe("scan daemons: each real daemon answers its protocol from a peer namesp
   let lab: Lab;
   let startedMs = 0;
 
-  function probe(request: string, host: string, port: number, arg = ""): Reply {
+  function probe(request: string, host: string, port: number, arg = "", role = "client"): Reply {
     const out = execFileSync(
       "ip",
-      ["netns", "exec", lab.ns("client"), "python3", "-c", PROBE_PY, request, host, String(port), arg],
+      ["netns", "exec", lab.ns(role), "python3", "-c", PROBE_PY, request, host, String(port), arg],
       { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] },
     );
     return JSON.parse(out) as Reply;
@@ -170,7 +173,7 @@ describe("scan daemons: each real daemon answers its protocol from a peer namesp
     for (const [name, comm] of Object.entries(expected)) {
       const daemon = lab.daemon(name);
       assert.equal(readFileSync(`/proc/${daemon.pid}/comm`, "utf8").trim(), comm, name);
-      for (const e of daemon.endpoints) assert.ok([SERVER, SERVER_B, "0.0.0.0"].includes(e.address));
+      for (const e of daemon.endpoints) assert.ok([SERVER, SERVER_B, "0.0.0.0"].includes(e.address), name);
     }
     t.diagnostic(`lab with ${lab.daemons.length} daemons started in ${startedMs} ms`);
     assert.ok(startedMs < 15_000, `lab took ${startedMs} ms to start`);
@@ -206,12 +209,25 @@ describe("scan daemons: each real daemon answers its protocol from a peer namesp
     assert.match(Buffer.from(String(r.tail), "hex").toString("latin1"), /dnsmasq-2\.\d+/);
   });
 
+  test("dnsmasq answers over IPv6 too", () => {
+    const r = probe("udp:dns", SERVER_V6, 53);
+    assert.equal(r.ra, true);
+    assert.equal(r.answers, 1);
+  });
+
   test("unbound refuses recursion to an outside client: REFUSED, no RA, no answer", () => {
     const r = probe("udp:dns", SERVER_B, 53);
     assert.equal(r.qr, true);
     assert.equal(r.rcode, 5);
     assert.equal(r.ra, false);
     assert.equal(r.answers, 0);
+  });
+
+  test("unbound does resolve for its own loopback: it is a resolver, closed to outsiders only", () => {
+    const r = probe("udp:dns", SERVER_B, 53, "", "server");
+    assert.equal(r.rcode, 0);
+    assert.equal(r.ra, true);
+    assert.equal(r.answers, 1);
   });
 
   test("ntpd answers a mode 6 readvar with its system variables", () => {

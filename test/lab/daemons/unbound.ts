@@ -1,6 +1,6 @@
 /**
- * unbound as a CLOSED resolver: `access-control: ... refuse` for everyone but `allow` (loopback by
- * default), so an outside client gets REFUSED without RA. Every zone is local data
+ * unbound as a CLOSED resolver: `access-control: ... refuse` for everyone but `allow` (the host
+ * itself by default), so an outside client gets REFUSED without RA. Every zone is local data
  * (`local-zone: "." static`), so even an allowed client never makes unbound send a query out.
  */
 import { writeFileSync } from "node:fs";
@@ -15,7 +15,10 @@ export interface UnboundSpec {
   listen: string;
   /** Default 53. */
   port?: number;
-  /** CIDRs allowed to query; everyone else is refused. Default loopback only. */
+  /**
+   * CIDRs allowed to query; everyone else is refused. Default: loopback and the listen address itself
+   * (the source a process on the same host uses when it queries that address).
+   */
   allow?: string[];
   /** Local data for allowed clients; default example.com -> 192.0.2.80. */
   records?: Record<string, string>;
@@ -40,7 +43,7 @@ export function unboundPlan(spec: UnboundSpec, dir: string): DaemonPlan {
     'module-config: "iterator"', // no validator: no trust anchor to fetch
     "access-control: 0.0.0.0/0 refuse",
     "access-control: ::/0 refuse",
-    ...(spec.allow ?? ["127.0.0.0/8", "::1/128"]).map(
+    ...(spec.allow ?? ["127.0.0.0/8", "::1/128", `${spec.listen}/${isV6(spec.listen) ? 128 : 32}`]).map(
       (cidr) => `access-control: ${oneLine(cidr, spec.name)} allow`,
     ),
     'local-zone: "." static',
