@@ -40,7 +40,8 @@ async function parent() {
   const cleanup = () => {
     for (const ns of [srv, cli]) {
       try {
-        for (const pid of ip("netns", "pids", ns).split("\n").filter(Boolean)) process.kill(Number(pid), "SIGKILL");
+        for (const pid of ip("netns", "pids", ns).split("\n").filter(Boolean))
+          process.kill(Number(pid), "SIGKILL");
       } catch {}
       try {
         ip("netns", "del", ns);
@@ -66,14 +67,41 @@ async function parent() {
     // Bound to every address, not 0.0.0.0: a wildcard UDP socket answers from the address the route
     // to the client prefers (192.0.2.2), and a reply from another address is rightly not a reply.
     const listen = NETS.flatMap((net) => Array.from({ length: 256 }, (_, h) => `${net}.${h}`)).join(",");
-    const memcached = spawn("ip", ["netns", "exec", srv, "memcached", "-u", "nobody", "-l", listen, "-p", "11211", "-U", "11211", "-t", "4", "-m", "16", "-c", "4096"], {
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+    const memcached = spawn(
+      "ip",
+      [
+        "netns",
+        "exec",
+        srv,
+        "memcached",
+        "-u",
+        "nobody",
+        "-l",
+        listen,
+        "-p",
+        "11211",
+        "-U",
+        "11211",
+        "-t",
+        "4",
+        "-m",
+        "16",
+        "-c",
+        "4096",
+      ],
+      {
+        stdio: ["ignore", "ignore", "inherit"],
+      },
+    );
     await new Promise((r) => setTimeout(r, 1500));
     const self = fileURLToPath(import.meta.url);
-    const run = spawn("ip", ["netns", "exec", cli, process.execPath, "--import", "tsx", self, "--child", ...args], {
-      stdio: "inherit",
-    });
+    const run = spawn(
+      "ip",
+      ["netns", "exec", cli, process.execPath, "--import", "tsx", self, "--child", ...args],
+      {
+        stdio: "inherit",
+      },
+    );
     const code = await new Promise((r) => run.on("exit", r));
     memcached.kill("SIGKILL");
     process.exitCode = code ?? 1;
@@ -93,7 +121,12 @@ async function child() {
     for (const port of ports)
       for (const net of NETS)
         for (let host = 0; host < 256; host++)
-          yield { ip: `${net}.${host}`, family: "ipv4", port, probes: [port === 11211 ? memcachedProbe : GENERIC_UDP_PROBE] };
+          yield {
+            ip: `${net}.${host}`,
+            family: "ipv4",
+            port,
+            probes: [port === 11211 ? memcachedProbe : GENERIC_UDP_PROBE],
+          };
     sentAllAt = performance.now(); // asked for the job after the last: every probe has been sent
   }
   const total = ports.length * 512;
@@ -120,12 +153,24 @@ async function child() {
   const cpu = process.cpuUsage(cpu0);
   const sendPhase = (sentAllAt || performance.now()) - started;
   const fmt = (n) => Math.round(n).toLocaleString("en-US");
-  console.log(`probes            ${fmt(total)} (512 addresses x ${ports.length} UDP ports), retries 0, timeout ${TIMEOUT} ms`);
+  console.log(
+    `probes            ${fmt(total)} (512 addresses x ${ports.length} UDP ports), retries 0, timeout ${TIMEOUT} ms`,
+  );
   console.log(`decided           ${fmt(decided)}`);
-  console.log(`send phase        ${sendPhase.toFixed(0)} ms  -> ${fmt((total / sendPhase) * 1000)} probes/s sent`);
-  console.log(`end to end        ${wall.toFixed(0)} ms  -> ${fmt((total / wall) * 1000)} probes/s (includes the final ${TIMEOUT} ms timeout)`);
+  console.log(
+    `send phase        ${sendPhase.toFixed(0)} ms  -> ${fmt((total / sendPhase) * 1000)} probes/s sent`,
+  );
+  console.log(
+    `end to end        ${wall.toFixed(0)} ms  -> ${fmt((total / wall) * 1000)} probes/s (includes the final ${TIMEOUT} ms timeout)`,
+  );
   const cpuMs = (cpu.user + cpu.system) / 1000;
-  console.log(`CPU (this process) user ${(cpu.user / 1000).toFixed(0)} ms, system ${(cpu.system / 1000).toFixed(0)} ms -> ${fmt((total / cpuMs) * 1000)} probes per CPU second`);
-  console.log(`memcached recall  ${open}/512   false positives ${falsePositives}${missed.length ? `   missed: ${missed.join(" ")}` : ""}`);
-  console.log(`datagrams         sent ${fmt(engine.stats.sent)}, received ${fmt(engine.stats.received)}, stray ${engine.stats.stray}`);
+  console.log(
+    `CPU (this process) user ${(cpu.user / 1000).toFixed(0)} ms, system ${(cpu.system / 1000).toFixed(0)} ms -> ${fmt((total / cpuMs) * 1000)} probes per CPU second`,
+  );
+  console.log(
+    `memcached recall  ${open}/512   false positives ${falsePositives}${missed.length ? `   missed: ${missed.join(" ")}` : ""}`,
+  );
+  console.log(
+    `datagrams         sent ${fmt(engine.stats.sent)}, received ${fmt(engine.stats.received)}, stray ${engine.stats.stray}`,
+  );
 }

@@ -1,0 +1,102 @@
+/**
+ * `moat scan` run from one lab namespace against real memcached daemons in another: the reflector is
+ * found with its fields and amplification, memcached with UDP off shows nothing open on UDP, closed
+ * ports stay closed, and the documentation range needs --allow-special.
+ */
+import assert from "node:assert/strict";
+import { execFile } from "node:child_process";
+import { after, before, describe, it } from "node:test";
+import { moatArgv, REPO_ROOT } from "../helpers/moat.js";
+import { createLab, type Lab, labSkipReason } from "../lab/lab.js";
+
+const skip = labSkipReason();
+
+interface Row {
+  ip: string;
+  protocol: string;
+  port: number;
+  state: string;
+  service: string | null;
+  severity: string;
+  requestBytes: number;
+  responseBytes: number;
+  amplification: number | null;
+  fields: Record<string, unknown>;
+}
+
+function moatIn(ns: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      "ip",
+      ["netns", "exec", ns, process.execPath, ...moatArgv(args)],
+      { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
+      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe("moat scan in the lab", { skip }, () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await createLab({
+      namespaces: [
+        { role: "scanner" },
+        {
+          role: "server",
+          daemons: [
+            { kind: "memcached", name: "open", listen: "0.0.0.0", tcpPort: 11211, udpPort: 11211 },
+            { kind: "memcached", name: "safe", listen: "0.0.0.0", tcpPort: 11311, udpPort: 0 },
+          ],
+        },
+      ],
+      links: [["scanner", "server"]],
+    });
+  });
+  after(async () => {
+    await lab?.destroy();
+  });
+
+  it("finds the open reflector, the safe memcached's UDP closed, and nothing else open", async () => {
+    const ports = "11211/udp,11211/tcp,11311/udp,11311/tcp,11212/udp,11212/tcp";
+    const r = await moatIn(lab.ns("scanner"), [
+      "scan",
+      "192.0.2.2",
+      "--allow-special",
+      "--ports",
+      ports,
+      "--json",
+      "--timeout",
+      "500",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const rows = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Row);
+    const at = (protocol: string, port: number) =>
+      rows.find((x) => x.protocol === protocol && x.port === port)!;
+    const reflector = at("udp", 11211);
+    assert.equal(reflector.state, "open");
+    assert.equal(reflector.service, "memcached");
+    assert.equal(reflector.severity, "critical");
+    assert.match(String(reflector.fields.version), /^\d+\.\d+/);
+    assert.ok(
+      reflector.amplification !== null && reflector.amplification > 10,
+      `amplification ${reflector.amplification}`,
+    );
+    assert.equal(reflector.responseBytes > reflector.requestBytes * 10, true);
+    assert.equal(at("tcp", 11211).state, "open");
+    assert.equal(at("tcp", 11211).service, "memcached");
+    assert.equal(at("tcp", 11311).state, "open");
+    assert.equal(at("udp", 11311).state, "closed", "memcached -U 0: nothing on UDP");
+    assert.equal(at("udp", 11212).state, "closed");
+    assert.equal(at("tcp", 11212).state, "closed");
+    assert.equal(rows.filter((x) => x.state === "open").length, 3);
+  });
+
+  it("refuses the documentation range without --allow-special", async () => {
+    const r = await moatIn(lab.ns("scanner"), ["scan", "192.0.2.2", "--ports", "11211/udp"]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /192\.0\.2\.0\/24.*--allow-special/);
+  });
+});
