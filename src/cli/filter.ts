@@ -13,6 +13,7 @@ import {
   renderVerdictLine,
 } from "../report/filter.js";
 import { colors, wantColor } from "../report/style.js";
+import { registerFilterApply } from "./filter-apply.js";
 
 const FILTER_HELP = `
 A filter is an ordered list of rules in a YAML or JSON file; the first rule that matches a packet
@@ -136,6 +137,7 @@ export function registerFilter(program: Command): void {
       process.stdout.write(out);
     });
 
+  registerFilterApply(filter);
   for (const command of filter.commands) command.exitOverride();
 }
 
