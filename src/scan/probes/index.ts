@@ -14,6 +14,14 @@ import { qotdProbe } from "./qotd.js";
 import { ripProbe } from "./rip.js";
 import { snmpProbe } from "./snmp.js";
 import { ssdpProbe } from "./ssdp.js";
+import { tcpHttpProbe } from "./tcp-http.js";
+import { tcpMemcachedProbe } from "./tcp-memcached.js";
+import { tcpMongodbProbe } from "./tcp-mongodb.js";
+import { tcpMysqlProbe } from "./tcp-mysql.js";
+import { tcpRedisProbe } from "./tcp-redis.js";
+import { tcpSmbProbe } from "./tcp-smb.js";
+import { tcpSshProbe } from "./tcp-ssh.js";
+import { tcpTelnetProbe } from "./tcp-telnet.js";
 import { tftpProbe } from "./tftp.js";
 import type { TcpProbe, UdpProbe } from "./types.js";
 
@@ -36,4 +44,13 @@ export const UDP_PROBES: UdpProbe[] = [
   tftpProbe,
 ];
 
-export const TCP_PROBES: TcpProbe[] = [];
+export const TCP_PROBES: TcpProbe[] = [
+  tcpHttpProbe,
+  tcpMemcachedProbe,
+  tcpMongodbProbe,
+  tcpMysqlProbe,
+  tcpRedisProbe,
+  tcpSmbProbe,
+  tcpSshProbe,
+  tcpTelnetProbe,
+];
