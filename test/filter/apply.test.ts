@@ -19,7 +19,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { type ApplyState, applyFilter } from "../../src/filter/apply.js";
+import { type ApplyState, applyFilter, rollbackIfUnconfirmed } from "../../src/filter/apply.js";
 import { type MoatResult, runMoat } from "../helpers/moat.js";
 import { runAsNobody } from "../helpers/unprivileged.js";
 import { createLab, type Lab, labSkipReason } from "../lab/lab.js";
@@ -334,6 +334,38 @@ describe("moat filter apply, confirm, remove", { skip: SKIP }, () => {
     assert.match(again.stdout, /already confirmed/);
   });
 
+  test("confirm and a late watchdog: exactly one decides", async () => {
+    ok(
+      await moat([
+        "filter",
+        "apply",
+        writeFilter("race.yaml", DENY_MEMCACHED),
+        "--netns",
+        server,
+        "--confirm",
+        "1",
+      ]),
+    );
+    const applied = state();
+    const file = join(stateDir, `netns-${server}.state.json`);
+    process.kill(applied.watchdogPid!, "SIGSTOP"); // a watchdog late to its own deadline (a loaded machine)
+    await sleep(1500);
+    // Confirm has claimed the decision but not yet written "confirmed": a watchdog waking now must not act.
+    const claimed = join(stateDir, `netns-${server}.${applied.id}.decided`);
+    writeFileSync(claimed, "confirm (test)\n");
+    assert.match(await rollbackIfUnconfirmed(file, applied.id), /decided elsewhere/);
+    assert.notEqual(moatTable(), null);
+    rmSync(claimed);
+    ok(await moat(["filter", "confirm", "--netns", server])); // also ends the stopped watchdog
+    assert.match(await rollbackIfUnconfirmed(file, applied.id), /confirmed in time/);
+    assert.equal(state().status, "confirmed");
+    assert.notEqual(moatTable(), null);
+    assert.equal(ask(), "timeout");
+    try {
+      process.kill(applied.watchdogPid!, "SIGCONT");
+    } catch {}
+  });
+
   test("remove cancels a pending rollback", async () => {
     ok(
       await moat([
@@ -471,6 +503,36 @@ describe("moat filter apply, confirm, remove", { skip: SKIP }, () => {
     );
     assert.equal(ask(), "timeout");
     ok(await moat(["filter", "remove", "--netns", server]));
+  });
+
+  test("a rollback that cannot run is recorded as failed, in the state and the log", async () => {
+    const other = await createLab({ namespaces: [{ role: "gone" }] });
+    const ns = other.ns("gone");
+    try {
+      ok(
+        await moat([
+          "filter",
+          "apply",
+          writeFilter("gone.yaml", DENY_DISCARD),
+          "--netns",
+          ns,
+          "--confirm",
+          "2",
+        ]),
+      );
+    } finally {
+      await other.destroy();
+    }
+    const file = join(stateDir, `netns-${ns}.state.json`);
+    const until = Date.now() + 10_000;
+    let s = JSON.parse(readFileSync(file, "utf8")) as ApplyState;
+    while (s.status === "pending" && Date.now() < until) {
+      await sleep(100);
+      s = JSON.parse(readFileSync(file, "utf8")) as ApplyState;
+    }
+    assert.equal(s.status, "rollback-failed");
+    assert.match(s.error ?? "", /nft -f/);
+    assert.match(readFileSync(join(stateDir, `netns-${ns}.log`), "utf8"), /rollback of .* FAILED/);
   });
 
   test("nft missing: exit 3 with the apt-get fix", async () => {
