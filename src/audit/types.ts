@@ -14,6 +14,26 @@ export interface FindingRisk {
   amplification?: number;
 }
 
+/** What a scan from another vantage point saw at this socket (`moat audit --scan-from`). */
+export type OutsideState = "open" | "closed" | "filtered" | "open|filtered";
+
+/**
+ * The outside view of a finding: the scan's verdict for the address it was reached at. `open` means
+ * it answered, so the exposure is confirmed from outside; anything else means that vantage did not
+ * get an answer (the exposure computed from the bind address and the filters is kept as it is).
+ */
+export interface OutsideView {
+  state: OutsideState;
+  /** The vantage point, e.g. "netns:probe". */
+  from: string;
+  /** The host address the verdict is for (a wildcard socket is scanned at each host address). */
+  address: string;
+  /** Reply bytes / request bytes, when a UDP service answered. */
+  amplification?: number;
+  /** What the probe read from the reply (version, ...), when it answered. */
+  fields?: Record<string, string | number | boolean | null | string[]>;
+}
+
 /** One listening socket judged: the record of the output contract (DESIGN.md). */
 export interface Finding {
   protocol: Protocol;
@@ -31,6 +51,8 @@ export interface Finding {
   reasons: string[];
   /** Steps in order: config changes first, then the commands that apply them. */
   fix: string[];
+  /** Only with `--scan-from`, and only for sockets other hosts could reach (exposure other than local). */
+  outside?: OutsideView;
 }
 
 export type Summary = Record<Severity, number>;

@@ -23,6 +23,7 @@ interface AuditFlags extends SourceFlags {
   catalog?: string;
   filter?: string;
   firewall: boolean;
+  scanFrom?: string;
 }
 
 const HELP = `
@@ -45,6 +46,12 @@ Exposure (is it reachable from other hosts?):
   local       bound to loopback, a private or a link-local address
   The host firewall (nftables and iptables) is read when auditing this host or a --netns.
 
+Confirmed from outside (--scan-from NETNS):
+  Scans this host's (or the --netns namespace's) own addresses from another network namespace, on
+  the ports of the findings other hosts could reach only, with moat scan and its safety rules. A
+  finding that answers is marked "confirmed" (JSON: outside.state "open", with the amplification a
+  UDP service gave); one that does not answer says so in its reasons. Needs root.
+
 Severity:
   critical  reachable from other networks and abusable right now (an open UDP reflector)
   high      a data store or admin interface reachable from other networks
@@ -58,6 +65,7 @@ Examples:
   ssh host ss -tulpn | moat audit --ss -
   moat audit --fail-on high --format markdown > audit.md
   sudo moat audit --filter web.yaml        exposure behind the cloud filter web.yaml as well
+  sudo moat audit --netns web1 --scan-from probe   and what answers when scanned from netns probe
 `;
 
 async function runAudit(flags: AuditFlags): Promise<void> {
@@ -74,6 +82,21 @@ async function runAudit(flags: AuditFlags): Promise<void> {
     new Date(),
     gates,
   );
+  if (flags.scanFrom !== undefined) {
+    // Loaded only here: a plain audit does not pay for the scanner's modules.
+    const [{ scanFromVantage }, { confirmFromOutside }] = await Promise.all([
+      import("../audit/vantage.js"),
+      import("../audit/confirm.js"),
+    ]);
+    const moat = [process.execPath, ...process.execArgv, process.argv[1] ?? ""];
+    const scan = await scanFromVantage({
+      from: flags.scanFrom,
+      audited: source,
+      findings: report.findings,
+      moat,
+    });
+    report.findings = confirmFromOutside(report.findings, scan);
+  }
   const format: Format = flags.json ? "json" : flags.format;
   const render = {
     table: () =>
@@ -107,6 +130,10 @@ export function registerAudit(program: Command): void {
     )
     .option("--no-firewall", "do not read this host's nftables/iptables rules (judge by bind address alone)")
     .option("--catalog <file>", "use this service catalog instead of the built-in one")
+    .option(
+      "--scan-from <netns>",
+      "scan the audited addresses from this network namespace: confirm from outside",
+    )
     .addHelpText("after", HELP)
     .action(runAudit);
 }

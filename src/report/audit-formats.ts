@@ -1,6 +1,7 @@
 /** `moat audit --json`, `--format csv` and `--format markdown`. */
 import { isCommand } from "../audit/fix.js";
 import { type AuditReport, SEVERITIES } from "../audit/types.js";
+import { exposureCell } from "./audit-table.js";
 import { csvRows } from "./csv.js";
 
 /** The output contract of DESIGN.md; field order kept stable for people who diff reports. */
@@ -24,6 +25,10 @@ const CSV_HEADER = [
   "risks",
   "reasons",
   "fix",
+  // --scan-from only: the state seen from the vantage point, where from, and the amplification there.
+  "outside",
+  "outside_from",
+  "outside_amplification",
 ];
 
 /** Lists inside one CSV cell are joined with " | " so each finding stays one row. */
@@ -46,6 +51,9 @@ export function renderAuditCsv(report: AuditReport): string {
       f.risks.map((r) => r.kind).join(" | "),
       f.reasons.join(" | "),
       f.fix.join(" | "),
+      f.outside?.state ?? null,
+      f.outside?.from ?? null,
+      f.outside?.amplification ?? null,
     ]),
   );
 }
@@ -67,7 +75,7 @@ export function renderAuditMarkdown(report: AuditReport): string {
   for (const f of report.findings) {
     const process = f.process ? `${f.process.name} (${f.process.pid})` : "unknown";
     out.push(
-      `| ${f.severity} | ${f.port}/${f.protocol} | ${mdCell(f.address)} | ${mdCell(f.service?.name ?? "unknown")} | ${f.exposure} | ${mdCell(process)} |`,
+      `| ${f.severity} | ${f.port}/${f.protocol} | ${mdCell(f.address)} | ${mdCell(f.service?.name ?? "unknown")} | ${exposureCell(f)} | ${mdCell(process)} |`,
     );
   }
   const needing = report.findings.filter((f) => f.fix.length > 0);

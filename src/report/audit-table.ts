@@ -20,6 +20,11 @@ function addressCell(finding: Finding, showNetns: boolean): string {
   return showNetns && finding.netns ? `${address} netns ${finding.netns}` : address;
 }
 
+/** "confirmed" when a scan from outside got an answer (--scan-from); the reasons say the rest. */
+export function exposureCell(finding: Finding): string {
+  return finding.outside?.state === "open" ? `${finding.exposure}, confirmed` : finding.exposure;
+}
+
 function summaryLine(report: AuditReport): string {
   const total = report.findings.length;
   const exposed = report.findings.filter((f) => f.exposure === "exposed").length;
@@ -37,7 +42,7 @@ function findingRows(findings: Finding[], showNetns: boolean): string[][] {
     `${f.port}/${f.protocol}`,
     addressCell(f, showNetns),
     f.service?.name ?? "unknown",
-    f.exposure,
+    exposureCell(f),
     processCell(f),
   ]);
 }
