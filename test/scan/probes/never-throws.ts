@@ -90,11 +90,22 @@ export function checkUdpRobust(
     { numRuns },
   );
   fc.assert(
-    fc.property(fc.array(mutated(valid), { minLength: 1, maxLength: 4 }), (bufs) =>
-      checkUdpOnce(probe, bufs, cookie),
+    fc.property(fc.array(mutated(valid), { minLength: 1, maxLength: 4 }), fc.boolean(), (bufs, mixed) =>
+      checkUdpOnce(probe, mixed ? [...valid, ...bufs] : bufs, cookie),
     ),
     { numRuns },
   );
+  // Volume: a maximum-size datagram of repeated valid replies, and a flood of copies of the largest.
+  for (const v of valid) checkUdpOnce(probe, [repeatTo(v, 65_507)], cookie);
+  const big = valid.reduce((x, y) => (y.length > x.length ? y : x));
+  assertResultShape(
+    timed(`${probe.id}.parse x2000`, () => probe.parse(Array.from({ length: 2000 }, () => big))),
+  );
+}
+
+function repeatTo(v: Buffer, size: number): Buffer {
+  if (v.length === 0) return Buffer.alloc(0);
+  return Buffer.concat(Array.from({ length: Math.ceil(size / v.length) }, () => v)).subarray(0, size);
 }
 
 function checkTcpOnce(probe: TcpProbe, b: Buffer): void {
@@ -115,6 +126,8 @@ export function checkTcpRobust(probe: TcpProbe, valid: readonly Buffer[], numRun
     fc.property(mutated(valid), (b) => checkTcpOnce(probe, b)),
     { numRuns },
   );
+  // The scanner reads a few KiB; a parser must not care if it is handed far more.
+  for (const v of valid) checkTcpOnce(probe, repeatTo(v, 1 << 20));
 }
 
 /** Hex string (spaces and newlines allowed) to bytes, for hand-built packets in tests. */
