@@ -14,6 +14,9 @@ import {
 } from "../report/filter.js";
 import { colors, wantColor } from "../report/style.js";
 import { registerFilterApply } from "./filter-apply.js";
+import { registerFilterCheck } from "./filter-check.js";
+import { registerFilterCompile } from "./filter-compile.js";
+import { registerFilterSuggest } from "./filter-suggest.js";
 
 const FILTER_HELP = `
 A filter is an ordered list of rules in a YAML or JSON file; the first rule that matches a packet
@@ -137,6 +140,9 @@ export function registerFilter(program: Command): void {
       process.stdout.write(out);
     });
 
+  registerFilterCheck(filter);
+  registerFilterCompile(filter);
+  registerFilterSuggest(filter);
   registerFilterApply(filter);
   for (const command of filter.commands) command.exitOverride();
 }
