@@ -29,6 +29,8 @@ await build({
   minifyWhitespace: true,
   legalComments: "linked",
   // CommonJS dependencies (commander) call require() for Node's built-ins; ESM has no require.
-  banner: { js: "import { createRequire as __moatRequire } from 'node:module'; const require = __moatRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __moatRequire } from 'node:module'; const require = __moatRequire(import.meta.url);",
+  },
   logLevel: "warning",
 });
