@@ -106,6 +106,9 @@ describe("ntp-version probe", () => {
   it("matches READVAR responses carrying our sequence", () => {
     assert.equal(version.match(one, cookie), true);
     assert.equal(version.match(one, { ...cookie, id: 1 }), false, "wrong sequence");
+    const unsynced = Buffer.from(one);
+    unsynced[0] = 0xd6; // leap indicator 3 (clock not synchronised) is still our reply
+    assert.equal(version.match(unsynced, cookie), true);
     assert.equal(version.match(version.request(cookie), cookie), false, "a request, not a response");
     const readstat = Buffer.from(one);
     readstat[1] = 0x81;
