@@ -19,7 +19,7 @@ const ERRORS: Record<number, string> = {
   1: "implementation not supported",
   2: "request code not supported",
   3: "format error",
-  4: "no data (monitoring off)",
+  4: "no data: monlist removed (ntpd 4.2.7p26+) or monitoring off",
   7: "authentication required",
 };
 
