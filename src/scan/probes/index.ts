@@ -24,6 +24,7 @@ import { tcpSshProbe } from "./tcp-ssh.js";
 import { tcpTelnetProbe } from "./tcp-telnet.js";
 import { tftpProbe } from "./tftp.js";
 import type { TcpProbe, UdpProbe } from "./types.js";
+import { wsdProbe } from "./wsd.js";
 
 export const UDP_PROBES: UdpProbe[] = [
   chargenProbe,
@@ -42,6 +43,7 @@ export const UDP_PROBES: UdpProbe[] = [
   snmpProbe,
   ssdpProbe,
   tftpProbe,
+  wsdProbe,
 ];
 
 export const TCP_PROBES: TcpProbe[] = [
