@@ -284,7 +284,8 @@ describe("moat filter apply, confirm, remove", { skip: SKIP }, () => {
     assert.notEqual(earlier, null);
     assert.equal(ask(), "reply");
     const file = writeFilter("b.yaml", DENY_MEMCACHED);
-    const applied = ok(await moat(["filter", "apply", file, "--netns", server, "--confirm", "4"]));
+    // A window long enough that a slow CLI start on a loaded machine cannot outlive it before `status`.
+    const applied = ok(await moat(["filter", "apply", file, "--netns", server, "--confirm", "12"]));
     assert.match(applied.stdout, /Confirm by .* with: moat filter confirm --netns /);
     assert.match(applied.stdout, /rolled back to the previous Moat table/);
     const status = ok(await moat(["filter", "status", "--netns", server, "--json"])).json<{
@@ -294,7 +295,7 @@ describe("moat filter apply, confirm, remove", { skip: SKIP }, () => {
     assert.equal(status.applied.status, "pending");
     assert.equal(status.table.present, true);
     assert.equal(ask(), "timeout", "the new filter is in");
-    const s = await waitForStatus("rolled-back", 10_000);
+    const s = await waitForStatus("rolled-back", 25_000);
     assert.ok(Date.parse(s.rolledBackAt!) >= Date.parse(s.deadline!), "not before the deadline");
     assert.deepEqual(moatTable(), earlier);
     assert.equal(otherTables(), others);
@@ -309,23 +310,24 @@ describe("moat filter apply, confirm, remove", { skip: SKIP }, () => {
   test("no confirm and no table before: the rollback deletes the table", async () => {
     ok(await moat(["filter", "remove", "--netns", server]));
     const file = writeFilter("c.yaml", DENY_MEMCACHED);
-    ok(await moat(["filter", "apply", file, "--netns", server, "--confirm", "1"]));
+    // Windows here are generous: on a loaded machine each CLI run from source takes seconds.
+    ok(await moat(["filter", "apply", file, "--netns", server, "--confirm", "8"]));
     assert.notEqual(moatTable(), null);
     assert.equal(ask(), "timeout");
-    await waitForStatus("rolled-back", 10_000);
+    await waitForStatus("rolled-back", 25_000);
     assert.equal(moatTable(), null);
     assert.equal(ask(), "reply");
   });
 
   test("confirm keeps the filter past the deadline", async () => {
     const file = writeFilter("d.yaml", DENY_MEMCACHED);
-    ok(await moat(["filter", "apply", file, "--netns", server, "--confirm", "2"]));
+    ok(await moat(["filter", "apply", file, "--netns", server, "--confirm", "8"]));
     const pid = state().watchdogPid;
     assert.ok(pid !== null && pid > 0);
     const confirmed = ok(await moat(["filter", "confirm", "--netns", server]));
     assert.match(confirmed.stdout, /Confirmed: filter "deny-memcached" stays/);
     const table = moatTable();
-    await sleep(3000);
+    await sleep(Math.max(0, Date.parse(state().deadline!) - Date.now()) + 1500); // past the deadline
     assert.deepEqual(moatTable(), table);
     assert.equal(state().status, "confirmed");
     assert.throws(() => process.kill(pid, 0), "the watchdog is gone");
@@ -560,7 +562,7 @@ describe("moat filter apply, confirm, remove", { skip: SKIP }, () => {
     );
   });
 
-  test("timing: applying a 30-rule filter (median of 7, in-process)", async (t) => {
+  test("a 30-rule filter applies whole (bench/filter times it)", async () => {
     const rules = Array.from({ length: 30 }, (_, i) =>
       i % 3 === 0
         ? `  - { action: allow, protocol: tcp, source: 203.0.113.${i}/32, destinationPort: ${1000 + i} }`
@@ -569,20 +571,8 @@ describe("moat filter apply, confirm, remove", { skip: SKIP }, () => {
           : `  - { action: allow, protocol: tcp, source: ["198.51.100.${i}", "2001:db8:${i}::/48"], destinationPort: [22, ${3000 + i}] }`,
     );
     const file = writeFilter("thirty.yaml", `name: thirty\ndefault: deny\nrules:\n${rules.join("\n")}\n`);
-    const totals: number[] = [];
-    const nfts: number[] = [];
-    for (let i = 0; i < 7; i++) {
-      const started = performance.now();
-      const result = await applyFilter({ stateDir, netns: server, file, confirmSeconds: 0 });
-      totals.push(performance.now() - started);
-      nfts.push(result.nftMs);
-    }
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-    t.diagnostic(
-      `30-rule apply: median ${median(totals).toFixed(1)} ms total (load, compile, backup, nft -f), ${median(nfts).toFixed(1)} ms in nft -f`,
-    );
+    await applyFilter({ stateDir, netns: server, file, confirmSeconds: 0 });
     assert.equal(state().rules, 30);
-    assert.ok(median(totals) < 5000);
     ok(await moat(["filter", "remove", "--netns", server]));
   });
 });
