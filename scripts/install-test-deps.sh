@@ -28,6 +28,8 @@ PACKAGES=(
   xinetd
   rpcbind
   snmpd
+  nmap
+  masscan
 )
 
 # Units the packages above ship that could start a daemon (sockets and timers too: rpcbind.socket
