@@ -5,11 +5,18 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import { InputError } from "../errors.js";
+import {
+  failAt,
+  kindOf,
+  type PathKey,
+  readYamlSource,
+  schemaError,
+  type YamlSource,
+} from "../input/yaml-source.js";
 import { parseCidrResult } from "../net/cidr.js";
 import { parsePortSpecResult } from "../net/ports.js";
 import { FilterShape, type RuleData, suggestField } from "./schema.js";
 import type { Cidr, Filter, FilterRule, PortRange } from "./types.js";
-import { failAt, kindOf, type PathKey, readYamlSource, schemaError, type YamlSource } from "../input/yaml-source.js";
 
 export { renderFilterYaml } from "./render-yaml.js";
 

@@ -10,11 +10,11 @@ import { z } from "zod";
 import { loadCatalog } from "../catalog/load.js";
 import type { Catalog } from "../catalog/types.js";
 import { InputError } from "../errors.js";
+import { failAt, type PathKey, readYamlSource, schemaError, type YamlSource } from "../input/yaml-source.js";
 import { parseCidrResult } from "../net/cidr.js";
 import { buildFilter } from "./load.js";
 import { reflectorRules } from "./preset-generators.js";
 import type { Filter } from "./types.js";
-import { failAt, type PathKey, readYamlSource, schemaError, type YamlSource } from "../input/yaml-source.js";
 
 export const PRESETS_DIR = fileURLToPath(new URL("../../catalog/presets/", import.meta.url));
 
