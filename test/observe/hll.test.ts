@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import fc from "fast-check";
+import { Distinct } from "../../src/observe/distinct.js";
+import { HyperLogLog, hash64Hex } from "../../src/observe/hll.js";
+
+/** The n-th IPv4 address counted from `base`, as text: distinct for distinct n. */
+function address(n: number, base = 0x0a000000): string {
+  const v = (base + n) >>> 0;
+  return `${v >>> 24}.${(v >>> 16) & 255}.${(v >>> 8) & 255}.${v & 255}`;
+}
+
+/** Seeded xorshift32 for shuffled, non-sequential inputs. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    s >>>= 0;
+    return s;
+  };
+}
+
+const relativeError = (estimate: number, truth: number) => Math.abs(estimate - truth) / truth;
+
+describe("hash64", () => {
+  it("matches a BigInt reference of FNV-1a 64 + fmix64", () => {
+    const M = (1n << 64n) - 1n;
+    const reference = (text: string) => {
+      let h = 0xcbf29ce484222325n;
+      for (let i = 0; i < text.length; i++) h = ((h ^ BigInt(text.charCodeAt(i))) * 0x100000001b3n) & M;
+      h ^= h >> 33n;
+      h = (h * 0xff51afd7ed558ccdn) & M;
+      h ^= h >> 33n;
+      h = (h * 0xc4ceb9fe1a85ec53n) & M;
+      h ^= h >> 33n;
+      return h.toString(16).padStart(16, "0");
+    };
+    fc.assert(
+      fc.property(fc.string({ maxLength: 40 }), (s) => assert.equal(hash64Hex(s), reference(s))),
+      { seed: 3 },
+    );
+    for (const s of ["", "192.0.2.1", "2001:db8::1"]) assert.equal(hash64Hex(s), reference(s));
+  });
+});
+
+describe("HyperLogLog", () => {
+  it("is exact-ish when empty and tiny", () => {
+    const h = new HyperLogLog(14);
+    assert.equal(h.count(), 0);
+    h.add("192.0.2.1");
+    h.add("192.0.2.1");
+    assert.equal(h.count(), 1);
+  });
+
+  for (const [precision, n, seed] of [
+    [14, 1_000, 1],
+    [14, 20_000, 2],
+    [14, 100_000, 3],
+    [14, 1_000_000, 4],
+    [12, 100_000, 5],
+    [13, 300_000, 6],
+  ] as const) {
+    it(`relative error < 3% at p=${precision} on ${n.toLocaleString("en")} distinct addresses (seed ${seed})`, () => {
+      const h = new HyperLogLog(precision);
+      const next = rng(seed);
+      const base = next();
+      for (let i = 0; i < n; i++) {
+        h.add(address(i, base));
+        if (i % 3 === 0) h.add(address(i, base)); // duplicates must not count
+      }
+      const error = relativeError(h.count(), n);
+      assert.ok(error < 0.03, `estimate ${h.count()} for ${n}: error ${(error * 100).toFixed(2)}%`);
+    });
+  }
+
+  it("merge is the union (overlapping halves) and is commutative", () => {
+    const a = new HyperLogLog(14);
+    const b = new HyperLogLog(14);
+    const all = new HyperLogLog(14);
+    for (let i = 0; i < 150_000; i++) {
+      const s = address(i);
+      if (i < 100_000) a.add(s);
+      if (i >= 50_000) b.add(s);
+      all.add(s);
+    }
+    const ab = a.clone();
+    ab.merge(b);
+    const ba = b.clone();
+    ba.merge(a);
+    assert.deepEqual(ab.registers, all.registers);
+    assert.deepEqual(ba.registers, all.registers);
+    assert.ok(relativeError(ab.count(), 150_000) < 0.03);
+  });
+
+  it("refuses bad precision and mismatched merges", () => {
+    assert.throws(() => new HyperLogLog(3), RangeError);
+    assert.throws(() => new HyperLogLog(14).merge(new HyperLogLog(12)), RangeError);
+  });
+});
+
+describe("Distinct", () => {
+  it("is exact up to its bound, then a sketch of fixed size", () => {
+    const d = new Distinct({ bound: 100 });
+    for (let i = 0; i < 100; i++) d.add(address(i));
+    for (let i = 0; i < 100; i++) d.add(address(i));
+    assert.equal(d.count(), 100);
+    assert.ok(d.isExact());
+    for (let i = 100; i < 50_000; i++) d.add(address(i));
+    assert.ok(!d.isExact());
+    assert.equal(d.storedValues(), 0);
+    assert.ok(relativeError(d.count(), 50_000) < 0.03);
+  });
+
+  it("merge = union, exact or not", () => {
+    fc.assert(
+      fc.property(fc.array(fc.nat(300)), fc.array(fc.nat(300)), (xs, ys) => {
+        const a = new Distinct({ bound: 64 });
+        const b = new Distinct({ bound: 64 });
+        for (const x of xs) a.add(address(x));
+        for (const y of ys) b.add(address(y));
+        a.merge(b);
+        const truth = new Set([...xs, ...ys]).size;
+        if (a.isExact()) assert.equal(a.count(), truth);
+        else assert.ok(Math.abs(a.count() - truth) <= Math.max(3, truth * 0.05), `${a.count()} vs ${truth}`);
+      }),
+      { seed: 11, numRuns: 200 },
+    );
+    const big = new Distinct({ bound: 10 });
+    const other = new Distinct({ bound: 10 });
+    for (let i = 0; i < 20_000; i++) (i % 2 ? big : other).add(address(i));
+    big.merge(other);
+    assert.ok(relativeError(big.count(), 20_000) < 0.03);
+  });
+
+  it("survives a round trip through its serialisable state", () => {
+    for (const n of [10, 10_000]) {
+      const d = new Distinct({ bound: 100 });
+      for (let i = 0; i < n; i++) d.add(address(i));
+      const back = Distinct.fromState(JSON.parse(JSON.stringify(d.toState())), { bound: 100 });
+      assert.equal(back.count(), d.count());
+      assert.equal(back.isExact(), d.isExact());
+    }
+  });
+});
