@@ -1,0 +1,308 @@
+/**
+ * Per time bucket and per (protocol, destination port): packets, bytes, unique sources and
+ * destinations, first/last seen, what the classifier said; per bucket the top ports (TSUBAME's top 5),
+ * top sources and backscatter victims. Pure: packets in, plain serialisable rows out; the store persists them.
+ *
+ * Memory is bounded under floods of unique sources: distinct counters turn into fixed-size sketches
+ * past `distinctBound` values, and top sources/victims are Space-Saving summaries of fixed capacity.
+ * What remains is one entry per active (protocol, port) per open bucket; `drain` hands closed buckets off.
+ */
+import type { Classification, PacketKind } from "./classify.js";
+import { Distinct, type DistinctOptions, type DistinctState } from "./distinct.js";
+import { SpaceSaving } from "./heavy.js";
+import type { DecodedPacket, TransportProtocol } from "./types.js";
+
+export type BucketSize = "1m" | "1h" | "1d";
+
+export const BUCKET_SECONDS: Record<BucketSize, number> = { "1m": 60, "1h": 3600, "1d": 86400 };
+
+export interface AggregatorOptions {
+  bucket: BucketSize;
+  /** Exact distinct values kept per counter before it becomes a HyperLogLog sketch. */
+  distinctBound?: number;
+  /** HyperLogLog precision of those sketches. */
+  precision?: number;
+  /** Space-Saving capacity for top sources and for victims, per bucket. */
+  heavyCapacity?: number;
+  /** Ports reported in `topPorts` (TSUBAME shows 5). */
+  topPorts?: number;
+  /** Sources and victims reported per bucket. */
+  topSources?: number;
+  /** Put each distinct counter's state in the rows, so the store can merge buckets across ingests. */
+  sketches?: boolean;
+}
+
+export interface PortRow {
+  /** Bucket start, Unix seconds (floor(time / size) * size). */
+  bucket: number;
+  bucketSize: BucketSize;
+  protocol: TransportProtocol;
+  /** Destination port; null for ICMP and other protocols without ports. */
+  port: number | null;
+  packets: number;
+  /** Bytes on the wire (IP packet length). */
+  bytes: number;
+  sources: number;
+  destinations: number;
+  /** Microseconds since the epoch. */
+  firstSeen: number;
+  lastSeen: number;
+  kinds: Partial<Record<PacketKind, number>>;
+  probes: Record<string, number>;
+  tags: Record<string, number>;
+  sourcesState?: DistinctState;
+  destinationsState?: DistinctState;
+}
+
+export interface RankedAddress {
+  address: string;
+  packets: number;
+  /** Space-Saving's bound on overcounting: `packets - error` is a guaranteed lower bound. */
+  error: number;
+}
+
+export interface BucketRow {
+  bucket: number;
+  bucketSize: BucketSize;
+  packets: number;
+  bytes: number;
+  sources: number;
+  destinations: number;
+  firstSeen: number;
+  lastSeen: number;
+  topPorts: { protocol: TransportProtocol; port: number | null; packets: number; sources: number }[];
+  topSources: RankedAddress[];
+  backscatterPackets: number;
+  victims: number;
+  topVictims: RankedAddress[];
+  ports: PortRow[];
+}
+
+interface PortState {
+  protocol: TransportProtocol;
+  port: number | null;
+  packets: number;
+  bytes: number;
+  sources: Distinct;
+  destinations: Distinct;
+  firstSeen: number;
+  lastSeen: number;
+  kinds: Partial<Record<PacketKind, number>>;
+  probes: Record<string, number>;
+  tags: Record<string, number>;
+}
+
+interface BucketState {
+  bucket: number;
+  packets: number;
+  bytes: number;
+  firstSeen: number;
+  lastSeen: number;
+  sources: Distinct;
+  destinations: Distinct;
+  topSources: SpaceSaving;
+  backscatterPackets: number;
+  victims: Distinct;
+  topVictims: SpaceSaving;
+  ports: Map<string, PortState>;
+}
+
+const PORTLESS = new Set<TransportProtocol>(["icmp", "icmpv6", "other"]);
+
+function bump(counts: Record<string, number>, key: string): void {
+  counts[key] = (counts[key] ?? 0) + 1;
+}
+
+function ranked(summary: SpaceSaving, n: number): RankedAddress[] {
+  return summary.top(n).map((h) => ({ address: h.key, packets: h.count, error: h.error }));
+}
+
+export class Aggregator {
+  readonly bucketSize: BucketSize;
+  private readonly sizeMicros: number;
+  private readonly distinct: DistinctOptions;
+  private readonly heavyCapacity: number;
+  private readonly topPortsN: number;
+  private readonly topSourcesN: number;
+  private readonly sketches: boolean;
+  private readonly open = new Map<number, BucketState>();
+
+  constructor(options: AggregatorOptions) {
+    this.bucketSize = options.bucket;
+    const seconds = BUCKET_SECONDS[options.bucket];
+    if (seconds === undefined) throw new RangeError(`unknown bucket size ${String(options.bucket)}`);
+    this.sizeMicros = seconds * 1_000_000;
+    this.distinct = { bound: options.distinctBound ?? 1024, precision: options.precision ?? 14 };
+    this.heavyCapacity = options.heavyCapacity ?? 256;
+    this.topPortsN = options.topPorts ?? 5;
+    this.topSourcesN = options.topSources ?? 10;
+    this.sketches = options.sketches ?? false;
+  }
+
+  /** Bucket start (Unix seconds) of a capture time in microseconds. */
+  bucketOf(timeMicros: number): number {
+    return (Math.floor(timeMicros / this.sizeMicros) * this.sizeMicros) / 1_000_000;
+  }
+
+  add(p: DecodedPacket, c: Classification): void {
+    const bucket = this.bucketOf(p.timeMicros);
+    let b = this.open.get(bucket);
+    if (b === undefined) {
+      b = {
+        bucket,
+        packets: 0,
+        bytes: 0,
+        firstSeen: p.timeMicros,
+        lastSeen: p.timeMicros,
+        sources: new Distinct(this.distinct),
+        destinations: new Distinct(this.distinct),
+        topSources: new SpaceSaving(this.heavyCapacity),
+        backscatterPackets: 0,
+        victims: new Distinct(this.distinct),
+        topVictims: new SpaceSaving(this.heavyCapacity),
+        ports: new Map(),
+      };
+      this.open.set(bucket, b);
+    }
+    b.packets++;
+    b.bytes += p.wireLength;
+    if (p.timeMicros < b.firstSeen) b.firstSeen = p.timeMicros;
+    if (p.timeMicros > b.lastSeen) b.lastSeen = p.timeMicros;
+    b.sources.add(p.source);
+    b.destinations.add(p.destination);
+    b.topSources.add(p.source);
+    if (c.kind === "backscatter" && c.victim !== null) {
+      b.backscatterPackets++;
+      b.victims.add(c.victim);
+      b.topVictims.add(c.victim);
+    }
+
+    const port = PORTLESS.has(p.protocol) ? null : p.destinationPort;
+    const key = `${p.protocol}/${port ?? ""}`;
+    let s = b.ports.get(key);
+    if (s === undefined) {
+      s = {
+        protocol: p.protocol,
+        port,
+        packets: 0,
+        bytes: 0,
+        sources: new Distinct(this.distinct),
+        destinations: new Distinct(this.distinct),
+        firstSeen: p.timeMicros,
+        lastSeen: p.timeMicros,
+        kinds: {},
+        probes: {},
+        tags: {},
+      };
+      b.ports.set(key, s);
+    }
+    s.packets++;
+    s.bytes += p.wireLength;
+    if (p.timeMicros < s.firstSeen) s.firstSeen = p.timeMicros;
+    if (p.timeMicros > s.lastSeen) s.lastSeen = p.timeMicros;
+    s.sources.add(p.source);
+    s.destinations.add(p.destination);
+    s.kinds[c.kind] = (s.kinds[c.kind] ?? 0) + 1;
+    if (c.probe !== null) bump(s.probes, c.probe);
+    for (const tag of c.tags) bump(s.tags, tag);
+  }
+
+  /** All buckets so far, oldest first, as plain rows. */
+  buckets(): BucketRow[] {
+    return [...this.open.values()].sort((a, b) => a.bucket - b.bucket).map((b) => this.row(b));
+  }
+
+  /** Rows of the buckets that start before `bucket` (Unix seconds), removed from memory. */
+  drain(before: number = Number.POSITIVE_INFINITY): BucketRow[] {
+    const closed = [...this.open.values()]
+      .filter((b) => b.bucket < before)
+      .sort((a, b) => a.bucket - b.bucket);
+    for (const b of closed) this.open.delete(b.bucket);
+    return closed.map((b) => this.row(b));
+  }
+
+  /** How many values the aggregator holds in memory: exact set entries, heavy-hitter entries, port keys. */
+  storedEntries(): {
+    buckets: number;
+    portKeys: number;
+    exactValues: number;
+    sketches: number;
+    heavyEntries: number;
+  } {
+    let portKeys = 0;
+    let exactValues = 0;
+    let sketches = 0;
+    let heavyEntries = 0;
+    const count = (d: Distinct) => {
+      exactValues += d.storedValues();
+      if (!d.isExact()) sketches++;
+    };
+    for (const b of this.open.values()) {
+      count(b.sources);
+      count(b.destinations);
+      count(b.victims);
+      heavyEntries += b.topSources.size + b.topVictims.size;
+      for (const s of b.ports.values()) {
+        portKeys++;
+        count(s.sources);
+        count(s.destinations);
+      }
+    }
+    return { buckets: this.open.size, portKeys, exactValues, sketches, heavyEntries };
+  }
+
+  private row(b: BucketState): BucketRow {
+    const ports: PortRow[] = [...b.ports.values()]
+      .map((s) => this.portRow(b.bucket, s))
+      .sort(
+        (x, y) =>
+          y.packets - x.packets ||
+          (x.protocol < y.protocol ? -1 : x.protocol > y.protocol ? 1 : 0) ||
+          (x.port ?? -1) - (y.port ?? -1),
+      );
+    return {
+      bucket: b.bucket,
+      bucketSize: this.bucketSize,
+      packets: b.packets,
+      bytes: b.bytes,
+      sources: b.sources.count(),
+      destinations: b.destinations.count(),
+      firstSeen: b.firstSeen,
+      lastSeen: b.lastSeen,
+      topPorts: ports.slice(0, this.topPortsN).map((r) => ({
+        protocol: r.protocol,
+        port: r.port,
+        packets: r.packets,
+        sources: r.sources,
+      })),
+      topSources: ranked(b.topSources, this.topSourcesN),
+      backscatterPackets: b.backscatterPackets,
+      victims: b.victims.count(),
+      topVictims: ranked(b.topVictims, this.topSourcesN),
+      ports,
+    };
+  }
+
+  private portRow(bucket: number, s: PortState): PortRow {
+    const row: PortRow = {
+      bucket,
+      bucketSize: this.bucketSize,
+      protocol: s.protocol,
+      port: s.port,
+      packets: s.packets,
+      bytes: s.bytes,
+      sources: s.sources.count(),
+      destinations: s.destinations.count(),
+      firstSeen: s.firstSeen,
+      lastSeen: s.lastSeen,
+      kinds: { ...s.kinds },
+      probes: { ...s.probes },
+      tags: { ...s.tags },
+    };
+    if (this.sketches) {
+      row.sourcesState = s.sources.toState();
+      row.destinationsState = s.destinations.toState();
+    }
+    return row;
+  }
+}
