@@ -32,10 +32,10 @@ import { dirname, resolve as resolvePath } from "node:path";
 import { EnvironmentError, InputError } from "../errors.js";
 import { NETNS_DIR, namedNamespaces } from "../host/netns.js";
 import { compileNft, NFT_TABLE } from "./compile/nft.js";
-import { evaluate } from "./evaluate.js";
-import { parseSshConnection, ruleName } from "./lint.js";
+import { ruleName } from "./lint.js";
 import { loadFilter } from "./load.js";
-import type { Filter, Packet } from "./types.js";
+import { parseSshConnection, sessionVerdict } from "./ssh-session.js";
+import type { Filter } from "./types.js";
 
 export const DEFAULT_STATE_DIR = "/var/lib/moat";
 export const DEFAULT_CONFIRM_SECONDS = 60;
@@ -371,16 +371,7 @@ export function sshLockout(filter: Filter, sshConnection: string | undefined): S
   if (sshConnection === undefined || sshConnection.trim() === "") return null;
   const session = parseSshConnection(sshConnection);
   if (session === undefined) return null; // not judgeable; the caller warns
-  const packet: Packet = {
-    protocol: "tcp",
-    family: session.family,
-    source: session.client,
-    destination: session.server,
-    sourcePort: session.clientPort,
-    destinationPort: session.serverPort,
-    fragment: false,
-  };
-  const verdict = evaluate(filter, packet);
+  const verdict = sessionVerdict(filter, session);
   if (verdict.verdict === "allow") return null;
   const by = verdict.rule === null ? "the default action (deny)" : ruleName(filter, verdict.rule - 1);
   const where = verdict.rule === null ? "at the end of the rules" : `before rule ${verdict.rule}`;

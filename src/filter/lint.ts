@@ -1,22 +1,10 @@
-/**
- * `moat filter check`: the mistakes people make with packet filters (../shared/reference/
- * packet-filter.md), each found with the rule numbers and a concrete fix. Findings that are about
- * which packets reach which rule are computed exactly over protocol, address and port sets with
- * the box algebra in space.ts, never by comparing rule text.
- *
- * The checks are a table: adding a check is adding one entry to CHECKS. Each check is a pure
- * function of the filter, the options and a shared analysis computed once (which rule decides
- * which packets).
- */
-import ipaddr from "ipaddr.js";
 import { parsePortSpec } from "../catalog/catalog.js";
 import type { Service } from "../catalog/schema.js";
 import type { Catalog } from "../catalog/types.js";
 import type { Family } from "../host/types.js";
-import { formatCidr, parseIpv4Number } from "../net/cidr.js";
+import { formatCidr } from "../net/cidr.js";
 import { formatPortList, normalizePorts } from "../net/ports.js";
 import { CLOUD_MAX_EXPRESSIONS, cloudExpressions } from "./compile/cloud.js";
-import { evaluate } from "./evaluate.js";
 import {
   type Box,
   CLASS,
@@ -33,7 +21,8 @@ import {
   subtract,
   universe,
 } from "./space.js";
-import type { Filter, FilterMode, FilterRule, Packet, PortRange } from "./types.js";
+import { parseSshConnection, sessionVerdict } from "./ssh-session.js";
+import type { Filter, FilterMode, FilterRule, PortRange } from "./types.js";
 
 export type LintSeverity = "error" | "warning" | "info";
 
@@ -335,44 +324,6 @@ function missingReturnTraffic({ filter, options, analysis }: Context): LintFindi
 // ---------------------------------------------------------------------------------------------
 // (d): the SSH session in use
 
-interface SshSession {
-  client: string;
-  clientPort: number;
-  server: string;
-  serverPort: number;
-  family: Family;
-}
-
-/** SSH_CONNECTION: "client_ip client_port server_ip server_port"; undefined when malformed. */
-export function parseSshConnection(value: string): SshSession | undefined {
-  const parts = value.trim().split(/\s+/);
-  if (parts.length !== 4) return undefined;
-  const client = canonicalAddress(parts[0]!);
-  const server = canonicalAddress(parts[2]!);
-  const clientPort = port(parts[1]!);
-  const serverPort = port(parts[3]!);
-  if (client === undefined || server === undefined || clientPort === undefined || serverPort === undefined)
-    return undefined;
-  if (client.family !== server.family) return undefined;
-  return { client: client.text, clientPort, server: server.text, serverPort, family: client.family };
-}
-
-function port(text: string): number | undefined {
-  if (!/^\d{1,5}$/.test(text)) return undefined;
-  const n = Number(text);
-  return n <= MAX_PORT ? n : undefined;
-}
-
-/** sshd may report "fe80::1%eth0" or an IPv4 client as "::ffff:192.0.2.7"; the filter sees neither. */
-function canonicalAddress(text: string): { text: string; family: Family } | undefined {
-  const bare = text.replace(/%.*$/, "");
-  if (parseIpv4Number(bare) >= 0) return { text: bare, family: "ipv4" };
-  if (!bare.includes(":") || !ipaddr.IPv6.isValid(bare)) return undefined;
-  const address = ipaddr.IPv6.parse(bare);
-  if (address.isIPv4MappedAddress()) return { text: address.toIPv4Address().toString(), family: "ipv4" };
-  return { text: address.toString(), family: "ipv6" };
-}
-
 function sshLockout({ filter, options }: Context): LintFinding[] {
   const value = options.sshConnection;
   if (value === undefined || value.trim() === "") return [];
@@ -387,16 +338,7 @@ function sshLockout({ filter, options }: Context): LintFinding[] {
         fix: "Check by hand that your SSH client's address is allowed to the SSH port before applying the filter.",
       },
     ];
-  const packet: Packet = {
-    protocol: "tcp",
-    family: session.family,
-    source: session.client,
-    destination: session.server,
-    sourcePort: session.clientPort,
-    destinationPort: session.serverPort,
-    fragment: false,
-  };
-  const verdict = evaluate(filter, packet);
+  const verdict = sessionVerdict(filter, session);
   if (verdict.verdict === "allow") return [];
   const by = verdict.rule === null ? "the default action (deny)" : ruleName(filter, verdict.rule - 1);
   const stateful =

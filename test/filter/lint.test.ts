@@ -17,11 +17,11 @@ import {
   type LintFinding,
   type LintOptions,
   lintFilter,
-  parseSshConnection,
 } from "../../src/filter/lint.js";
 import { parseFilter } from "../../src/filter/load.js";
 import { instantiatePreset, listPresets } from "../../src/filter/presets.js";
 import { addressPoint, CLASS, contains, type Point } from "../../src/filter/space.js";
+import { parseSshConnection } from "../../src/filter/ssh-session.js";
 import type { Filter, FilterProtocol, FilterRule, PortRange } from "../../src/filter/types.js";
 import type { Family } from "../../src/host/types.js";
 import { parseAddress, parseCidr } from "../../src/net/cidr.js";
