@@ -13,6 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { register } from "tsx/esm/api";
+import { stats } from "../lib.mjs";
 
 // The lab helper is TypeScript; tsx lets this plain-node script reuse it instead of a second copy.
 register();
@@ -83,13 +84,6 @@ function timed(argv, scratch) {
       resolve({ ms, rssKiB, stdout: Buffer.concat(out).toString("utf8") });
     });
   });
-}
-
-function stats(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
 /** Starts listeners a batch at a time: 200 python3 starts at once would only thrash 2 cores. */

@@ -20,6 +20,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { register } from "tsx/esm/api";
 import { Document, isMap, isSeq, visit } from "yaml";
+import { prng, stats } from "../lib.mjs";
 
 // The evaluator, loader and compiler are TypeScript; tsx lets this plain-node script import them.
 register();
@@ -59,18 +60,6 @@ function parseArgs(argv) {
 
 // ---------------------------------------------------------------------------------------------
 // Deterministic generation of the filter and the packets.
-
-/** mulberry32: a small seeded PRNG, floats in [0, 1). */
-function prng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function generator(seed) {
   const rnd = prng(seed);
@@ -403,13 +392,6 @@ function nowNs() {
 
 function msSince(start) {
   return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-function stats(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
 /** Evaluator: decide over every pre-parsed packet; returns ms and a checksum of the verdict ids. */
