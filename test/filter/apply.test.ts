@@ -21,25 +21,15 @@ import { after, before, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { type ApplyState, applyFilter, rollbackIfUnconfirmed } from "../../src/filter/apply.js";
 import { type MoatResult, runMoat } from "../helpers/moat.js";
+import { nftLabSkipReason } from "../helpers/skip.js";
 import { runAsNobody } from "../helpers/unprivileged.js";
-import { createLab, type Lab, labSkipReason } from "../lab/lab.js";
+import { createLab, type Lab } from "../lab/lab.js";
 
 const CLIENT = fileURLToPath(new URL("./kernel/client.py", import.meta.url));
 const SERVER = "192.0.2.1";
 const PEER = "192.0.2.2";
 
-function skipReason(): string | undefined {
-  if (typeof process.getuid !== "function" || process.getuid() !== 0)
-    return "needs root (nft in a namespace)";
-  try {
-    execFileSync("nft", ["--version"], { stdio: "ignore" });
-  } catch {
-    return "needs nft: run scripts/install-test-deps.sh";
-  }
-  return labSkipReason();
-}
-
-const SKIP = skipReason();
+const SKIP = nftLabSkipReason();
 let lab: Lab | undefined;
 let server = "";
 let dir = "";

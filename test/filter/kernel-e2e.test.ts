@@ -11,7 +11,7 @@ import { compileNft } from "../../src/filter/compile/nft.js";
 import { evaluate } from "../../src/filter/evaluate.js";
 import { instantiatePreset } from "../../src/filter/presets.js";
 import type { Filter, Packet } from "../../src/filter/types.js";
-import { labSkipReason } from "../lab/lab.js";
+import { nftLabSkipReason } from "../helpers/skip.js";
 import { applyFilter, removeTable } from "./kernel/proof.js";
 import { createProofLab, type ProofLab } from "./kernel/proof-lab.js";
 
@@ -21,18 +21,7 @@ const ADMIN_HOST = "203.0.113.9";
 const OUTSIDER = "198.51.100.64";
 const SERVER = "192.0.2.1";
 
-function skipReason(): string | undefined {
-  if (typeof process.getuid !== "function" || process.getuid() !== 0)
-    return "needs root (nft in a namespace)";
-  try {
-    execFileSync("nft", ["--version"], { stdio: "ignore" });
-  } catch {
-    return "needs nft: run scripts/install-test-deps.sh";
-  }
-  return labSkipReason();
-}
-
-const SKIP = skipReason();
+const SKIP = nftLabSkipReason();
 let lab: ProofLab | undefined;
 let filter: Filter | undefined;
 

@@ -18,7 +18,7 @@ import { compileIptables } from "../../src/filter/compile/iptables.js";
 import { compileNft } from "../../src/filter/compile/nft.js";
 import { evaluate } from "../../src/filter/evaluate.js";
 import type { Filter } from "../../src/filter/types.js";
-import { labSkipReason } from "../lab/lab.js";
+import { nftLabSkipReason } from "../helpers/skip.js";
 import { ProofAgent } from "./kernel/agent.js";
 import { filterArb, probeArb } from "./kernel/arbitraries.js";
 import {
@@ -32,18 +32,7 @@ import {
 } from "./kernel/proof.js";
 import { createProofLab, type ProofLab } from "./kernel/proof-lab.js";
 
-function skipReason(): string | undefined {
-  if (typeof process.getuid !== "function" || process.getuid() !== 0)
-    return "kernel proof needs root (nft in a namespace)";
-  try {
-    execFileSync("nft", ["--version"], { stdio: "ignore" });
-  } catch {
-    return "kernel proof needs nft: run scripts/install-test-deps.sh";
-  }
-  return labSkipReason();
-}
-
-const SKIP = skipReason();
+const SKIP = nftLabSkipReason();
 const SEED = Number(process.env.MOAT_PROOF_SEED ?? Date.now() % 2 ** 31);
 const FILTERS = Number(process.env.MOAT_PROOF_FILTERS ?? 80);
 const PROBES = Number(process.env.MOAT_PROOF_PROBES ?? 50);

@@ -9,7 +9,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { runMoat } from "../helpers/moat.js";
-import { createLab, type Lab, labSkipReason } from "./lab.js";
+import { nftLabSkipReason } from "../helpers/skip.js";
+import { createLab, type Lab } from "./lab.js";
 
 interface Finding {
   protocol: string;
@@ -18,15 +19,6 @@ interface Finding {
   exposure: string;
   severity: string;
   reasons: string[];
-}
-
-function nftMissing(): string | undefined {
-  try {
-    execFileSync("nft", ["--version"], { stdio: "ignore" });
-    return undefined;
-  } catch {
-    return "nft is not installed (bash scripts/install-test-deps.sh installs it)";
-  }
 }
 
 // Only inside the lab namespace: memcached's TCP port from the admin network only, its UDP port from
@@ -41,7 +33,7 @@ const RULESET = `table inet guard {
 }
 `;
 
-describe("moat audit through firewalls", { skip: labSkipReason() ?? nftMissing() }, () => {
+describe("moat audit through firewalls", { skip: nftLabSkipReason() }, () => {
   let lab: Lab;
   let ns: string;
   let dir: string;

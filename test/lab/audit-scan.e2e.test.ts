@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { after, before, describe, test } from "node:test";
 import { runMoat } from "../helpers/moat.js";
-import { createLab, type Lab, labSkipReason } from "./lab.js";
+import { nftLabSkipReason } from "../helpers/skip.js";
+import { createLab, type Lab } from "./lab.js";
 
 interface Finding {
   protocol: string;
@@ -25,15 +26,6 @@ interface Finding {
   };
 }
 
-function nftMissing(): string | undefined {
-  try {
-    execFileSync("nft", ["--version"], { stdio: "ignore" });
-    return undefined;
-  } catch {
-    return "nft is not installed (bash scripts/install-test-deps.sh installs it)";
-  }
-}
-
 // Inside the server namespace only: memcached's TCP port dropped from everywhere.
 const DROP_TCP_11211 = `table inet guard {
   chain input {
@@ -43,7 +35,7 @@ const DROP_TCP_11211 = `table inet guard {
 }
 `;
 
-describe("moat audit --scan-from", { skip: labSkipReason() ?? nftMissing() }, () => {
+describe("moat audit --scan-from", { skip: nftLabSkipReason() }, () => {
   let lab: Lab;
   let server: string;
   let vantage: string;
