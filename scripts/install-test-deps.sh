@@ -11,6 +11,8 @@ set -euo pipefail
 # service), unbound (resolver that refuses outside clients), ntpsec (Debian 12's only ntpd: `ntp` is
 # a transitional package to it; it replaces systemd-timesyncd, which conflicts as a time-daemon),
 # xinetd (chargen, qotd), rpcbind (portmap), snmpd (SNMP v2c).
+# Peer tools for the benchmarks and capture fixtures: nmap, masscan (bench/scan), tshark and its
+# editcap/mergecap (test/observe/fixtures/make-fixtures.sh, bench/observe).
 PACKAGES=(
   iproute2
   util-linux
@@ -30,6 +32,7 @@ PACKAGES=(
   snmpd
   nmap
   masscan
+  tshark
 )
 
 # Units the packages above ship that could start a daemon (sockets and timers too: rpcbind.socket
