@@ -1,14 +1,14 @@
 /**
  * Decode speed of the capture reader + decoder (not a test): writes a pcap of N packets built from
  * the Ethernet fixture with rotating IPv4 sources, then reads and decodes it, printing packets/s.
- * Usage: node --import tsx scripts/observe-decode-speed.ts [packets=2000000] [file.pcap(.gz)]
- *        node --import tsx scripts/observe-decode-speed.ts N --generate file.pcap
+ * Usage: node --import tsx bench/observe/decode-speed.ts [packets=2000000] [file.pcap(.gz)]
+ *        node --import tsx bench/observe/decode-speed.ts N --generate file.pcap
  */
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openCapture, readCaptureBuffer } from "../src/observe/capture/open.js";
-import { decodePacket, newDecodedPacket } from "../src/observe/decode.js";
+import { openCapture, readCaptureBuffer } from "../../src/observe/capture/open.js";
+import { decodePacket, newDecodedPacket } from "../../src/observe/decode.js";
 
 const count = Number(process.argv[2] ?? 2_000_000);
 let path = process.argv[3];
@@ -16,7 +16,7 @@ let generated = false;
 // `--generate FILE` writes the file and stops, so the read can be measured in a fresh process.
 const generateOnly = process.argv[3] === "--generate";
 if (path === undefined || generateOnly) {
-  const fixture = readFileSync(new URL("../test/observe/fixtures/ethernet.pcap", import.meta.url));
+  const fixture = readFileSync(new URL("../../test/observe/fixtures/ethernet.pcap", import.meta.url));
   const frames: Buffer[] = [];
   const reader = readCaptureBuffer(fixture);
   await reader.forEach((r) => {
