@@ -259,7 +259,11 @@ export function registerScan(program: Command): void {
     )
     .option("--rate <pps>", 'packets or connections per second, or "max"', String(DEFAULT_RATE))
     .option("--retries <n>", "extra attempts for a port that did not answer (UDP closed needs >= 1)", "1")
-    .option("--timeout <ms>", "how long to wait for an answer", "1000")
+    .option(
+      "--timeout <ms>",
+      "longest wait for an answer (UDP adapts it to the measured round trip, not below min(100, ms))",
+      "1000",
+    )
     .option("--scope <file>", "networks you are responsible for; needed above 256 addresses")
     .option(
       "--exclude <file>",

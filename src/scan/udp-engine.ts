@@ -17,8 +17,32 @@
  * left from, and `probe.match(reply, cookie)` accepts it; each attempt has a fresh random id.
  * Stray and forged datagrams are counted and dropped.
  *
- * Timeouts share one duration, so pending requests sit in a FIFO in deadline order and one periodic
- * sweep expires them: no timer per probe.
+ * Timeouts adapt to the measured round trip, the way nmap does (scan_engine.cc, `adjust_timeouts2`,
+ * after RFC 6298 §2): every matched reply, and every ICMP error on a connected retry socket, is a
+ * sample R of the round trip of the attempt it answers; the scan keeps one smoothed RTT and variance
+ *   first sample:  srtt = R,  rttvar = R / 2
+ *   later ones:    rttvar = 3/4 · rttvar + 1/4 · |srtt − R|,  srtt = 7/8 · srtt + 1/8 · R
+ * and waits  timeout = clamp(srtt + 4 · rttvar, minTimeoutMs, timeoutMs).  Before the first sample it
+ * waits `initialTimeoutMs` (default `timeoutMs`, the user's `--timeout`, 1000 ms by default). The
+ * floor (default 100 ms, nmap -T4's `--min-rtt-timeout`) keeps a microsecond loopback or LAN round
+ * trip from turning every scheduling hiccup into a lost answer; the ceiling is the user's promise of
+ * how long an answer may take. Why a reply is a clean sample even after a retry (Karn's problem,
+ * RFC 6298 §3): every attempt carries its own cookie, so a reply says which attempt it answers; a
+ * reply that more than one attempt's cookie would accept (a probe matching on the source port only,
+ * retried on the same socket) is accepted but not sampled. One estimate for the whole scan, as nmap
+ * uses its group estimate for every host that has not answered yet: a far host among near ones gets
+ * the near ones' timeout, is retried early, and its late answer still counts (below) and raises the
+ * estimate.
+ *
+ * Recall is not traded for speed: a retry does not retire the earlier attempt. Its cookie stays
+ * registered until the request is decided, so an answer to the first attempt that arrives after its
+ * timeout — while the retry waits — still makes the port `open`. Only a matched reply makes it `open`.
+ *
+ * Every request waits the same (current) timeout, so pending requests sit in a FIFO in order of the
+ * time their wait began, and one periodic sweep expires those older than now − timeout: when the
+ * timeout shrinks, every waiting request sees the shorter one at once. No timer per probe. The window
+ * for the rest of a multi-datagram reply is min(collectMs, timeout): the later datagrams follow the
+ * first on the same path, within the delay variation the timeout already covers.
  */
 import { randomFillSync } from "node:crypto";
 import dgram from "node:dgram";
@@ -61,7 +85,12 @@ export interface UdpEngineOptions {
   rate: RateLimiter;
   /** Extra attempts after the first; `closed` is only detected on retries (see above). */
   retries: number;
+  /** Longest wait for an answer: the ceiling of the adaptive timeout (the user's `--timeout`). */
   timeoutMs: number;
+  /** Floor of the adaptive timeout (default min(100, timeoutMs), nmap -T4's); = timeoutMs for a fixed wait. */
+  minTimeoutMs?: number;
+  /** Wait before any round trip was measured (default timeoutMs). */
+  initialTimeoutMs?: number;
   /** After the first matching datagram, how long to wait for more (multi-datagram replies). */
   collectMs?: number;
   /** Unconnected sockets per family. */
@@ -85,6 +114,16 @@ export interface UdpStats {
   sendErrors: Record<string, number>;
   /** A probe's match or parse threw: a bug in that probe. */
   probeErrors: number;
+  /** The adaptive timeout now (ms): initialTimeoutMs until the first sample, then clamp(srtt + 4·rttvar). */
+  timeoutMs: number;
+  /** The smallest timeout the scan chose (ms). */
+  minChosenTimeoutMs: number;
+  /** Round-trip samples taken (matched replies and ICMP errors), smoothed RTT and its variance (ms). */
+  rttSamples: number;
+  srttMs: number;
+  rttvarMs: number;
+  /** Replies that answered an attempt that had already timed out (counted, not lost). */
+  lateReplies: number;
 }
 
 /** Replies beyond this many datagrams are counted but not kept (chargen answers forever). */
@@ -106,12 +145,18 @@ interface Request {
   owner: JobState;
   index: number;
   probe: UdpProbe;
+  /** The latest attempt's cookie and send time. */
   cookie: Cookie;
+  sentAt: number;
+  /** Earlier attempts, still answerable (allocated on the first retry). */
+  earlier: Attempt[] | null;
+  /** Send time of the attempt the first matched datagram answered (NO_MATCH before any): only its datagrams count. */
+  answered: number;
   payloadBytes: number;
   attempt: number;
   phase: Phase;
-  /** Deadline of the current wait (timeout or collection); FIFO entries with another one are stale. */
-  deadline: number;
+  /** Start of the current wait (timeout or collection); FIFO entries with another one are stale; -1 = none. */
+  since: number;
   replies: Buffer[];
   replyPackets: number;
   responseBytes: number;
@@ -124,6 +169,15 @@ interface Request {
   conn: Conn | null;
 }
 
+interface Attempt {
+  cookie: Cookie;
+  sentAt: number;
+}
+
+/** What a datagram answers: an attempt's send time, AMBIGUOUS (more than one attempt), or NO_MATCH. */
+const NO_MATCH = -1;
+const AMBIGUOUS = -2;
+
 interface FastSocket {
   socket: dgram.Socket;
   port: number;
@@ -134,6 +188,8 @@ interface Conn {
   socket: dgram.Socket;
   family: Family;
   req: Request | null;
+  /** Datagrams sent for `req` on it: an ICMP error is a round-trip sample only when there was one. */
+  sends: number;
   port: number;
   connected: boolean;
 }
@@ -153,30 +209,51 @@ class RandomIds {
   }
 }
 
-/** A FIFO of (request, deadline) in two arrays: no object per entry. */
-class DeadlineQueue {
+/**
+ * A FIFO of (request, start of its wait) in two arrays: no object per entry. Starts are pushed in
+ * increasing order and every entry waits the same duration, so the due ones are a prefix.
+ */
+class WaitQueue {
   private reqs: Request[] = [];
-  private deadlines: number[] = [];
+  private starts: number[] = [];
   private head = 0;
-  push(req: Request, deadline: number): void {
+  constructor(private readonly phase: Phase) {}
+  push(req: Request, start: number): void {
     this.reqs.push(req);
-    this.deadlines.push(deadline);
+    this.starts.push(start);
   }
   get size(): number {
     return this.reqs.length - this.head;
   }
-  /** Calls `expire` for each entry due by `now` that is still current. */
-  sweep(now: number, expire: (req: Request) => void): void {
-    while (this.head < this.reqs.length && this.deadlines[this.head]! <= now) {
+  /** Calls `expire` for each entry whose wait began at or before `cutoff` and is still current. */
+  sweep(cutoff: number, expire: (req: Request) => void): void {
+    while (this.head < this.reqs.length && this.starts[this.head]! <= cutoff) {
       const req = this.reqs[this.head]!;
-      const deadline = this.deadlines[this.head]!;
+      const start = this.starts[this.head]!;
       this.head++;
-      if (req.phase !== Phase.Done && req.deadline === deadline) expire(req);
+      if (req.phase === this.phase && req.since === start) expire(req);
     }
     if (this.head > 4096 && this.head * 2 > this.reqs.length) {
       this.reqs = this.reqs.slice(this.head);
-      this.deadlines = this.deadlines.slice(this.head);
+      this.starts = this.starts.slice(this.head);
       this.head = 0;
+    }
+  }
+}
+
+/** Smoothed round trip and variance, RFC 6298 §2 (nmap's `adjust_timeouts2`); see the file comment. */
+class RttEstimator {
+  srtt = 0;
+  rttvar = 0;
+  samples = 0;
+  sample(rtt: number): void {
+    const r = Math.max(0, rtt);
+    if (this.samples++ === 0) {
+      this.srtt = r;
+      this.rttvar = r / 2;
+    } else {
+      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
+      this.srtt = 0.875 * this.srtt + 0.125 * r;
     }
   }
 }
@@ -192,6 +269,12 @@ export class UdpEngine {
     unparseable: 0,
     sendErrors: {},
     probeErrors: 0,
+    timeoutMs: 0,
+    minChosenTimeoutMs: 0,
+    rttSamples: 0,
+    srttMs: 0,
+    rttvarMs: 0,
+    lateReplies: 0,
   };
   private readonly opts: Required<Omit<UdpEngineOptions, "signal">> & { signal: AbortSignal | undefined };
   private readonly ids = new RandomIds();
@@ -199,8 +282,12 @@ export class UdpEngine {
   private readonly conns: Conn[] = [];
   private readonly freeConns: Record<Family, Conn[]> = { ipv4: [], ipv6: [] };
   private connLimit: number;
-  private readonly waiting = new DeadlineQueue();
-  private readonly collecting = new DeadlineQueue();
+  private readonly waiting = new WaitQueue(Phase.Waiting);
+  private readonly collecting = new WaitQueue(Phase.Collecting);
+  private readonly rtt = new RttEstimator();
+  /** The adaptive timeout and collection window now (ms). */
+  private timeout: number;
+  private collectWindow: number;
   private readonly retryQueue: Request[] = [];
   private retryHead = 0;
   private inFlight = 0;
@@ -212,6 +299,7 @@ export class UdpEngine {
   private pumpTimer: NodeJS.Timeout | null = null;
   private pumpImmediate: NodeJS.Immediate | null = null;
   private sweeper: NodeJS.Timeout | null = null;
+  private sweepImmediate: NodeJS.Immediate | null = null;
   private readonly onFastSent = (error: Error | null) => {
     if (error) this.countSendError(error);
   };
@@ -219,6 +307,8 @@ export class UdpEngine {
   constructor(options: UdpEngineOptions) {
     this.opts = {
       collectMs: Math.min(250, options.timeoutMs),
+      minTimeoutMs: Math.min(100, options.timeoutMs),
+      initialTimeoutMs: options.timeoutMs,
       poolSize: 4,
       connectedPoolSize: 512,
       maxInFlight: 65536,
@@ -227,13 +317,33 @@ export class UdpEngine {
       signal: options.signal,
     };
     this.connLimit = this.opts.connectedPoolSize;
+    this.opts.minTimeoutMs = Math.min(this.opts.minTimeoutMs, this.opts.timeoutMs);
+    this.timeout = clamp(this.opts.initialTimeoutMs, this.opts.minTimeoutMs, this.opts.timeoutMs);
+    this.collectWindow = Math.min(this.opts.collectMs, this.timeout);
+    this.stats.timeoutMs = this.timeout;
+    this.stats.minChosenTimeoutMs = this.timeout;
+  }
+
+  /** A round-trip sample (ms): updates the estimate and the timeout every waiting request sees. */
+  private sampleRtt(rtt: number): void {
+    this.rtt.sample(rtt);
+    const { minTimeoutMs, timeoutMs } = this.opts;
+    this.timeout = clamp(this.rtt.srtt + 4 * this.rtt.rttvar, minTimeoutMs, timeoutMs);
+    this.collectWindow = Math.min(this.opts.collectMs, this.timeout);
+    const s = this.stats;
+    s.timeoutMs = this.timeout;
+    if (this.timeout < s.minChosenTimeoutMs) s.minChosenTimeoutMs = this.timeout;
+    s.rttSamples = this.rtt.samples;
+    s.srttMs = this.rtt.srtt;
+    s.rttvarMs = this.rtt.rttvar;
   }
 
   /** Runs the jobs; yields one outcome per job as soon as all its probes are decided. */
   async *run(jobs: Iterable<UdpJob>): AsyncGenerator<UdpOutcome> {
     this.jobs = jobs[Symbol.iterator]();
     for (const family of this.opts.families) await this.openPool(family);
-    const tick = Math.max(2, Math.min(20, Math.min(this.opts.timeoutMs, this.opts.collectMs) / 10));
+    const shortest = Math.min(this.opts.minTimeoutMs, this.opts.collectMs);
+    const tick = Math.max(2, Math.min(20, shortest / 10));
     this.sweeper = setInterval(() => this.sweep(), tick);
     const onAbort = () => this.poke();
     this.opts.signal?.addEventListener("abort", onAbort);
@@ -271,6 +381,7 @@ export class UdpEngine {
 
   private close(): void {
     if (this.sweeper) clearInterval(this.sweeper);
+    if (this.sweepImmediate) clearImmediate(this.sweepImmediate);
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     if (this.pumpImmediate) clearImmediate(this.pumpImmediate);
     for (const family of ["ipv4", "ipv6"] as const) for (const f of this.fast[family]) f.socket.close();
@@ -327,7 +438,8 @@ export class UdpEngine {
   private sendNext(): number {
     while (this.retryHead < this.retryQueue.length) {
       const req = this.retryQueue[this.retryHead]!;
-      if (req.phase === Phase.Done) {
+      if (req.phase !== Phase.Waiting || req.since !== -1) {
+        // Decided, or answered (a late reply to an earlier attempt) while it waited for a socket.
         this.retryHead++;
         continue;
       }
@@ -379,10 +491,13 @@ export class UdpEngine {
         index,
         probe,
         cookie: { id: 0, sourcePort: 0 },
+        sentAt: 0,
+        earlier: null,
+        answered: NO_MATCH,
         payloadBytes: 0,
         attempt: 0,
         phase: Phase.Waiting,
-        deadline: 0,
+        since: -1,
         replies: [],
         replyPackets: 0,
         responseBytes: 0,
@@ -425,12 +540,14 @@ export class UdpEngine {
     const pool = this.fast[job.family];
     if (pool.length === 0) throw new Error(`no ${job.family} sockets were opened for ${job.ip}`);
     const fast = pool[req.index % pool.length]!;
+    if (req.attempt > 0) this.keepEarlier(req);
     req.cookie = { id: this.ids.next(), sourcePort: fast.port };
     const payload = req.probe.request(req.cookie);
     req.payloadBytes = payload.length;
     req.attempt++;
-    this.register(fast, req);
+    if (req.fast !== fast) this.register(fast, req); // a retry here is registered already
     this.wait(req);
+    req.sentAt = req.since;
     this.stats.sent++;
     fast.socket.send(payload, job.port, job.ip, this.onFastSent);
   }
@@ -471,8 +588,30 @@ export class UdpEngine {
 
   private wait(req: Request): void {
     req.phase = Phase.Waiting;
-    req.deadline = performance.now() + this.opts.timeoutMs;
-    this.waiting.push(req, req.deadline);
+    req.since = performance.now();
+    this.waiting.push(req, req.since);
+  }
+
+  /** Before a retry: the current attempt stays answerable (a late reply to it still counts). */
+  private keepEarlier(req: Request): void {
+    if (req.cookie.sourcePort === 0) return; // never sent (a connected send that did not happen)
+    const attempt = { cookie: req.cookie, sentAt: req.sentAt };
+    if (req.earlier === null) req.earlier = [attempt];
+    else req.earlier.push(attempt);
+  }
+
+  /**
+   * Which attempt of `req` sent from `port` the datagram answers: its send time, AMBIGUOUS when more
+   * than one would accept it (no round-trip sample then, Karn), or NO_MATCH.
+   */
+  private answers(req: Request, msg: Buffer, port: number): number {
+    let found = NO_MATCH;
+    if (req.cookie.sourcePort === port && this.matches(req, msg, req.cookie)) found = req.sentAt;
+    if (req.earlier !== null)
+      for (const a of req.earlier)
+        if (a.cookie.sourcePort === port && this.matches(req, msg, a.cookie))
+          found = found === NO_MATCH ? a.sentAt : AMBIGUOUS;
+    return found;
   }
 
   // ------------------------------------------------------------------------- connected sockets
@@ -485,15 +624,25 @@ export class UdpEngine {
       type: family === "ipv4" ? "udp4" : "udp6",
       ipv6Only: family === "ipv6",
     });
-    const conn: Conn = { socket, family, req: null, port: 0, connected: false };
+    const conn: Conn = { socket, family, req: null, sends: 0, port: 0, connected: false };
     socket.on("message", (msg, rinfo) => {
       const req = conn.req;
       this.stats.received++;
-      if (req === null || rinfo.address !== req.owner.job.ip || rinfo.port !== req.owner.job.port) {
+      if (
+        req === null ||
+        req.phase === Phase.Done ||
+        rinfo.address !== req.owner.job.ip ||
+        rinfo.port !== req.owner.job.port
+      ) {
         this.stats.stray++;
         return;
       }
-      this.accept(req, msg);
+      const sentAt = this.answers(req, msg, conn.port);
+      if (sentAt === NO_MATCH) {
+        this.stats.stray++;
+        return;
+      }
+      this.accept(req, msg, sentAt);
     });
     socket.on("error", (error) => this.onConnError(conn, error));
     this.conns.push(conn);
@@ -502,19 +651,25 @@ export class UdpEngine {
 
   private sendConnected(req: Request, conn: Conn): void {
     if (req.conn !== conn) {
-      this.unregister(req); // replies to the first attempt no longer count: this attempt has its own cookie
+      // The earlier attempts stay registered on their unconnected socket: a late reply still counts.
       req.conn = conn;
       conn.req = req;
+      conn.sends = 0;
     }
+    this.keepEarlier(req);
+    req.cookie = { id: 0, sourcePort: 0 };
     req.attempt++;
     this.wait(req); // the timeout runs from now; connect is immediate for UDP
+    req.sentAt = req.since;
     const { ip, port } = req.owner.job;
     const send = () => {
-      if (conn.req !== req || req.phase === Phase.Done) return;
+      if (conn.req !== req || req.phase !== Phase.Waiting) return;
       if (conn.port === 0) conn.port = this.boundPort(conn.socket);
       req.cookie = { id: this.ids.next(), sourcePort: conn.port };
       const payload = req.probe.request(req.cookie);
       req.payloadBytes = payload.length;
+      req.sentAt = performance.now();
+      conn.sends++;
       this.stats.sent++;
       conn.socket.send(payload, (error) => {
         if (error && conn.req === req) this.onConnError(conn, error);
@@ -538,9 +693,11 @@ export class UdpEngine {
     const req = conn.req;
     const code = (error as NodeJS.ErrnoException).code ?? "EUNKNOWN";
     if (req === null || req.phase === Phase.Done) return;
-    if (code === "ECONNREFUSED") req.icmp = "closed";
-    else if (ICMP_FILTERED.has(code)) req.icmp = "filtered";
-    else {
+    if (code === "ECONNREFUSED" || ICMP_FILTERED.has(code)) {
+      req.icmp = code === "ECONNREFUSED" ? "closed" : "filtered";
+      // The error answers the one datagram sent on this socket (with several, we cannot tell which).
+      if (req.phase === Phase.Waiting && conn.sends === 1) this.sampleRtt(performance.now() - req.sentAt);
+    } else {
       this.countSendError(error);
       if (!conn.connected) {
         // Could not even connect (out of descriptors?): fewer connected sockets from now on.
@@ -549,8 +706,13 @@ export class UdpEngine {
         req.conn = null;
         this.retryQueue.push(req);
         req.attempt--;
+        const previous = req.earlier?.pop(); // the attempt before this one is the latest again
+        if (previous !== undefined) {
+          req.cookie = previous.cookie;
+          req.sentAt = previous.sentAt;
+        }
         req.phase = Phase.Waiting;
-        req.deadline = -1; // the pending FIFO entry is void
+        req.since = -1; // the pending FIFO entry is void
         this.schedulePump();
       }
       return;
@@ -594,47 +756,70 @@ export class UdpEngine {
       req;
       req = req.chain
     ) {
-      if (req.phase !== Phase.Done && this.matches(req, msg)) {
-        this.accept(req, msg);
+      if (req.phase === Phase.Done) continue;
+      const sentAt = this.answers(req, msg, fast.port);
+      if (sentAt !== NO_MATCH) {
+        this.accept(req, msg, sentAt);
         return;
       }
     }
     this.stats.stray++;
   }
 
-  private matches(req: Request, msg: Buffer): boolean {
+  private matches(req: Request, msg: Buffer, cookie: Cookie): boolean {
     try {
-      return req.probe.match(msg, req.cookie) === true;
+      return req.probe.match(msg, cookie) === true;
     } catch {
       this.stats.probeErrors++;
       return false;
     }
   }
 
-  private accept(req: Request, msg: Buffer): void {
-    if (req.conn !== null && !this.matches(req, msg)) {
-      this.stats.stray++;
-      return;
-    }
+  /** A matched datagram; `sentAt` is when the attempt it answers left (or AMBIGUOUS). */
+  private accept(req: Request, msg: Buffer, sentAt: number): void {
     this.stats.matched++;
+    // The target answered two attempts (a late first answer, then the retry's): one answer's bytes count.
+    if (req.answered === NO_MATCH) req.answered = sentAt;
+    else if (sentAt !== req.answered) return;
     req.replyPackets++;
     req.responseBytes += msg.length;
     if (req.replies.length < MAX_KEPT_REPLIES) req.replies.push(msg);
     if (req.phase === Phase.Waiting) {
+      const now = performance.now();
+      // The first datagram of the answer times the round trip; later ones are the same answer.
+      if (sentAt !== AMBIGUOUS) {
+        if (now - sentAt > this.timeout || req.since === -1 || sentAt !== req.sentAt)
+          this.stats.lateReplies++;
+        this.sampleRtt(now - sentAt);
+      }
       req.phase = Phase.Collecting;
-      req.deadline = performance.now() + this.opts.collectMs;
-      this.collecting.push(req, req.deadline);
+      req.since = now;
+      this.collecting.push(req, now);
     }
   }
 
   // ----------------------------------------------------------------------------------- timing
 
+  /**
+   * The periodic timer only schedules the expiry for the check phase of the event loop, after its
+   * poll phase: replies and ICMP errors already waiting in the socket buffers are read first, so a
+   * stalled event loop (longer than the timeout, which can now be 100 ms) cannot expire a request
+   * whose answer has arrived. Timers run before I/O in libuv's loop; immediates after it.
+   */
   private sweep(): void {
+    if (this.sweepImmediate === null)
+      this.sweepImmediate = setImmediate(() => {
+        this.sweepImmediate = null;
+        this.expire();
+      });
+  }
+
+  private expire(): void {
     const now = performance.now();
-    this.collecting.sweep(now, (req) => this.finish(req));
-    this.waiting.sweep(now, (req) => {
+    this.collecting.sweep(now - this.collectWindow, (req) => this.finish(req));
+    this.waiting.sweep(now - this.timeout, (req) => {
       if (req.attempt <= this.opts.retries && !this.opts.signal?.aborted) {
-        req.deadline = -1;
+        req.since = -1;
         this.retryQueue.push(req);
       } else {
         this.finish(req);
@@ -691,4 +876,8 @@ export class UdpEngine {
     const code = (error as NodeJS.ErrnoException).code ?? error.message;
     this.stats.sendErrors[code] = (this.stats.sendErrors[code] ?? 0) + 1;
   }
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
 }
