@@ -32,5 +32,8 @@ await build({
   banner: {
     js: "import { createRequire as __moatRequire } from 'node:module'; const require = __moatRequire(import.meta.url);",
   },
+  // Native addons (DuckDB, resvg) cannot be bundled; vega is large and only charts need it, so it
+  // stays a plain dependency loaded from node_modules when a chart is drawn.
+  external: ["@duckdb/node-api", "@resvg/resvg-js", "vega", "vega-lite"],
   logLevel: "warning",
 });

@@ -12,7 +12,11 @@ set -euo pipefail
 # a transitional package to it; it replaces systemd-timesyncd, which conflicts as a time-daemon),
 # xinetd (chargen, qotd), rpcbind (portmap), snmpd (SNMP v2c).
 # Peer tools for the benchmarks and capture fixtures: nmap, masscan (bench/scan), tshark and its
-# editcap/mergecap (test/observe/fixtures/make-fixtures.sh, bench/observe).
+# editcap/mergecap (test/observe/fixtures/make-fixtures.sh, bench/observe); zmap and hping3 scan the
+# observe telescope for the real-tool capture fixtures (masscan and nmap too).
+# TCP services the scan identifies, run in the lab: redis-server, mariadb-server, openssh-server
+# (its sshd runs in a namespace with its own config; the host's ssh unit is never touched, so a
+# developer's SSH session survives), inetutils-telnetd (under xinetd), samba (smbd).
 PACKAGES=(
   iproute2
   util-linux
@@ -33,6 +37,13 @@ PACKAGES=(
   nmap
   masscan
   tshark
+  zmap
+  hping3
+  redis-server
+  mariadb-server
+  openssh-server
+  inetutils-telnetd
+  samba
 )
 
 # Units the packages above ship that could start a daemon (sockets and timers too: rpcbind.socket
@@ -48,6 +59,11 @@ UNITS=(
   rpcbind.service
   rpcbind.socket
   snmpd.service
+  redis-server.service
+  mariadb.service
+  smbd.service
+  nmbd.service
+  samba-ad-dc.service
 )
 # pidfile:process-name of the packaged daemons, for machines without systemd.
 PIDFILES=(
@@ -57,6 +73,10 @@ PIDFILES=(
   /run/xinetd.pid:xinetd
   /run/rpcbind/rpcbind.pid:rpcbind
   /run/snmpd.pid:snmpd
+  /run/redis/redis-server.pid:redis-server
+  /run/mysqld/mysqld.pid:mariadbd
+  /run/samba/smbd.pid:smbd
+  /run/samba/nmbd.pid:nmbd
 )
 
 if [ "$(id -u)" -eq 0 ]; then
