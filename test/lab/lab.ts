@@ -23,6 +23,15 @@
  *   rpcbind    portmap, UDP on listen:111, TCP on the wildcard :111 (rpcbind's own choice); a private
  *              mount namespace with a tmpfs /run keeps its fixed lock and socket paths apart.
  *   snmpd      net-snmp, v1/v2c with read-only community `public` (community) on listen:161/udp.
+ * TCP services `moat scan` identifies (each state and config in its temp dir, none of /etc read):
+ *   redis      redis-server on listen:6379, no persistence; open, protected mode, or a password (access).
+ *   mariadb    a datadir from mariadb-install-db, then mariadbd on listen:3306 (--skip-grant-tables
+ *              unless grantTables); may take up to 30 s to listen on a loaded machine.
+ *   sshd       OpenSSH on listen:22 with its own config and host key; a private mount namespace
+ *              gives it its own /run/sshd.
+ *   smbd       Samba on listen:445 only, no NetBIOS, one read-only share.
+ *   http       python3 -m http.server on listen:80 (Server: SimpleHTTP/... Python/...).
+ *   xinetd     also serves telnet (inetutils telnetd) on listen:23/tcp when services names it.
  * The modules for all but memcached and listener are in test/lab/daemons/, one per kind.
  */
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
@@ -38,14 +47,20 @@ import {
   type ScanDaemonSpec,
   TOOLS,
 } from "./daemons/index.js";
+import { existsExecutable, PYTHON } from "./daemons/plan.js";
 
 export type {
   DnsmasqSpec,
+  HttpSpec,
+  MariadbSpec,
   NtpdSpec,
+  RedisSpec,
   RpcbindSpec,
   ScanDaemonKind,
   ScanDaemonSpec,
+  SmbdSpec,
   SnmpdSpec,
+  SshdSpec,
   UnboundSpec,
   XinetdSpec,
 } from "./daemons/index.js";
@@ -125,20 +140,9 @@ const PREFIX = "moat-";
 const LAB_NAME = /^moat-([0-9a-f]{6})-[a-z0-9-]+$/;
 const DOC_V4 = ["192.0.2", "198.51.100", "203.0.113"];
 const READY_TIMEOUT_MS = 10_000;
-/** The interpreter Debian ships: a pyenv shim would add a bash parent and change the process name. */
-const PYTHON = existsExecutable("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
 
 // ---------------------------------------------------------------------------------------------
 // Preconditions
-
-function existsExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function onPath(tool: string): boolean {
   const dirs = (process.env.PATH ?? "").split(":").concat(["/usr/sbin", "/sbin", "/usr/bin"]);
@@ -421,6 +425,7 @@ interface StartPlan {
   argv: string[];
   env: NodeJS.ProcessEnv;
   endpoints: Endpoint[];
+  readyTimeoutMs?: number;
 }
 
 function builtinPlan(spec: MemcachedSpec | ListenerSpec, saslDir: string): StartPlan {
@@ -431,7 +436,8 @@ function builtinPlan(spec: MemcachedSpec | ListenerSpec, saslDir: string): Start
 /** The kinds in test/lab/daemons/: the module writes the config, the lab runs and watches it. */
 function scanPlan(spec: ScanDaemonSpec, dir: string): StartPlan {
   const plan = planDaemon(spec, dir);
-  return { argv: plan.argv, env: { ...process.env, ...plan.env }, endpoints: plan.endpoints };
+  const { argv, endpoints, readyTimeoutMs } = plan;
+  return { argv, env: { ...process.env, ...plan.env }, endpoints, readyTimeoutMs };
 }
 
 /** A SASL config memcached can start with; the password is irrelevant, the flag is what audit sees. */
@@ -457,10 +463,11 @@ async function waitListening(
   child: ChildProcess,
   endpoints: Endpoint[],
   stderr: () => string,
+  timeoutMs = READY_TIMEOUT_MS,
 ): Promise<void> {
   const pid = child.pid!;
   const wanted = endpoints.map(endpointKey);
-  const deadline = Date.now() + READY_TIMEOUT_MS;
+  const deadline = Date.now() + timeoutMs;
   for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
     if (child.exitCode !== null || child.signalCode !== null) {
       await stderrDrained(child);
@@ -561,7 +568,7 @@ export async function createLab(spec: LabSpec): Promise<Lab> {
   const start = async (role: string, daemon: DaemonSpec): Promise<LabDaemon> => {
     const ns = findNs(role);
     if (daemon.kind === "memcached" && daemon.sasl) writeSaslConfig(saslDir);
-    const { argv, env, endpoints } = isScanDaemon(daemon)
+    const { argv, env, endpoints, readyTimeoutMs } = isScanDaemon(daemon)
       ? scanPlan(daemon, daemonDir(daemon.name))
       : builtinPlan(daemon, saslDir);
     const child = spawn("ip", ["netns", "exec", ns.name, ...argv], {
@@ -581,7 +588,7 @@ export async function createLab(spec: LabSpec): Promise<Lab> {
       child.once("spawn", resolve);
       child.once("error", reject);
     });
-    await (ready ?? waitListening(child, endpoints, () => err));
+    await (ready ?? waitListening(child, endpoints, () => err, readyTimeoutMs));
     const running: LabDaemon = {
       name: daemon.name,
       role,

@@ -1,26 +1,27 @@
 /**
  * xinetd with chargen (its built-in service) and qotd (a small script: neither xinetd nor the
- * other inetds have a built-in qotd), on UDP and TCP, bound to one address.
+ * other inetds have a built-in qotd), on UDP and TCP, bound to one address; and, when asked for,
+ * telnet (inetutils' telnetd, TCP only, as Debian's inetutils-telnetd runs it under an inetd).
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { LabProtocol } from "../lab.js";
 import { type DaemonPlan, isV6, oneLine } from "./plan.js";
 
-export type InetdService = "chargen" | "qotd";
+export type InetdService = "chargen" | "qotd" | "telnet";
 
 export interface XinetdSpec {
   kind: "xinetd";
   name: string;
   /** One address of the namespace. */
   listen: string;
-  /** Default both. */
+  /** Default chargen and qotd. */
   services?: InetdService[];
   /** Default both. */
   protocols?: LabProtocol[];
 }
 
-export const PORTS: Record<InetdService, number> = { chargen: 19, qotd: 17 };
+export const PORTS: Record<InetdService, number> = { chargen: 19, qotd: 17, telnet: 23 };
 export const QUOTE = "Nothing in the lab leaves the machine. (moat lab qotd)";
 
 /** UDP (wait = yes): xinetd hands over the socket as fd 0; TCP (wait = no): stdout is the connection. */
@@ -46,6 +47,7 @@ export function xinetdPlan(spec: XinetdSpec, dir: string): DaemonPlan {
   const plan: DaemonPlan = { argv: [], endpoints: [] };
   for (const service of spec.services ?? ["chargen", "qotd"]) {
     for (const protocol of spec.protocols ?? ["udp", "tcp"]) {
+      if (service === "telnet" && protocol === "udp") continue; // telnet is a TCP service only
       const port = PORTS[service];
       const udp = protocol === "udp";
       const fields: Array<[string, string]> = [
@@ -59,6 +61,10 @@ export function xinetdPlan(spec: XinetdSpec, dir: string): DaemonPlan {
       if (service === "chargen") {
         // A built-in is found by service name and id; two "chargen" blocks differ by id.
         fields.unshift(["type", "INTERNAL"], ["id", `chargen-${udp ? "dgram" : "stream"}`], ["user", "root"]);
+      } else if (service === "telnet") {
+        // telnetd runs login(1) itself, so as root; the lab never logs in.
+        fields.unshift(["type", "UNLISTED"], ["id", "telnet-stream"], ["user", "root"]);
+        fields.push(["server", "/usr/sbin/telnetd"]);
       } else {
         fields.unshift(["type", "UNLISTED"], ["id", `qotd-${protocol}`], ["user", "nobody"]);
         fields.push(["server", "/usr/bin/python3"], ["server_args", `-I ${script}`]);
