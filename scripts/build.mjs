@@ -5,6 +5,7 @@
 // `npm run typecheck`; esbuild only strips them.
 import { rmSync } from "node:fs";
 import { build } from "esbuild";
+import { buildNative } from "../native/build.mjs";
 
 const root = new URL("../", import.meta.url);
 rmSync(new URL("dist/", root), { recursive: true, force: true });
@@ -37,3 +38,10 @@ await build({
   external: ["@duckdb/node-api", "@resvg/resvg-js", "vega", "vega-lite"],
   logLevel: "warning",
 });
+
+// The native socket reader (native/moat.c) is optional: when it cannot be compiled, say so and
+// carry on; moat then reads sockets with its JavaScript code (same results, slower on big hosts).
+const nativeFailure = buildNative();
+if (nativeFailure !== null) {
+  console.warn(`build: native socket reader not built (moat falls back to JavaScript): ${nativeFailure}`);
+}

@@ -24,7 +24,7 @@ const CLI = join(ROOT, "dist/cli/main.js");
 const TIME = "/usr/bin/time";
 
 function parseArgs(argv) {
-  const opts = { runs: 7, procs: 200, perProc: 50, build: true };
+  const opts = { runs: 7, procs: 200, perProc: 50, build: true, hold: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const next = () => {
@@ -36,7 +36,8 @@ function parseArgs(argv) {
     else if (arg === "--procs") opts.procs = next();
     else if (arg === "--per-proc") opts.perProc = next();
     else if (arg === "--no-build") opts.build = false;
-    else throw new Error(`unknown option ${arg} (--runs N, --procs N, --per-proc N, --no-build)`);
+    else if (arg === "--hold") opts.hold = true;
+    else throw new Error(`unknown option ${arg} (--runs N, --procs N, --per-proc N, --no-build, --hold)`);
   }
   if (opts.runs < 5) throw new Error("--runs: at least 5, or the median means little");
   return opts;
@@ -142,6 +143,12 @@ async function main() {
     const t0 = Date.now();
     await startListeners(lab, opts);
     console.error(`bench: ${expected} sockets in ${ns} from ${opts.procs} processes (${Date.now() - t0} ms)`);
+    if (opts.hold) {
+      // For profiling by hand (--cpu-prof, strace): keep the lab until a signal; the lab's own
+      // SIGINT/SIGTERM handlers tear it down.
+      console.error(`bench: holding ${ns}; Ctrl-C or SIGTERM removes it`);
+      await new Promise(() => setInterval(() => {}, 1 << 30));
+    }
 
     // --no-firewall: the socket work only, what ss does; the default also reads back nft/iptables.
     const moatArgv = [process.execPath, CLI, "audit", "--netns", ns, "--json", "--no-firewall"];

@@ -13,6 +13,7 @@ import { execFile } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { EnvironmentError, InputError } from "../errors.js";
+import { nativeListeners } from "./native.js";
 import { parseProcNet, type RawSocket } from "./proc-net.js";
 import { ownersFrom, walkSocketFds } from "./processes.js";
 import { inodesOf, ownerWarnings, ProcessGone, readNetDir, TABLES, toSockets } from "./procfs.js";
@@ -76,9 +77,12 @@ function namespacesOfProcesses(procRoot = "/proc"): Map<string, Namespace> {
 
 /** The tables of one namespace: via a process inside it, else (named only) via nsenter; null if gone. */
 async function readNamespace(ns: Namespace): Promise<RawSocket[] | null> {
+  // A named namespace can be entered by its name: no process to look for (native reader only).
+  const named = ns.names[0] === undefined ? null : nativeListeners(`${NETNS_DIR}/${ns.names[0]}`);
+  if (named !== null && nsKey(`${NETNS_DIR}/${ns.names[0]}`)?.key === ns.key) return named;
   for (const pid of ns.pids) {
     try {
-      const raw = await readNetDir(`/proc/${pid}/net`, false);
+      const raw = await readNetDir(`/proc/${pid}/net`, false, `/proc/${pid}/ns/net`);
       // Still there and still in this namespace? If it exited mid-read, a missing tcp6 would have
       // looked like "IPv6 disabled"; then the read proves nothing and the next process is asked.
       if (nsKey(`/proc/${pid}/ns/net`)?.key === ns.key) return raw;

@@ -9,6 +9,7 @@
  */
 
 import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { nativeSocketFds } from "./native.js";
 import type { ProcessInfo } from "./types.js";
 
 export const OWNER_NOT_VISIBLE =
@@ -41,8 +42,25 @@ export interface FdWalk {
   hiddenPids: number;
 }
 
-/** Walk /proc/<pid>/fd of every process once. `procRoot` may be a copied /proc tree. */
+/** Record that `pid` holds `inode`; pids arrive in walk order, each process's fds together. */
+export function addHolder(pidsByInode: Map<number, number[]>, inode: number, pid: number): void {
+  const pids = pidsByInode.get(inode);
+  if (pids === undefined) pidsByInode.set(inode, [pid]);
+  else if (pids[pids.length - 1] !== pid) pids.push(pid); // dup()ed fds: one entry per process
+}
+
+/** Walk /proc/<pid>/fd of every process once: natively when the addon is built (native.ts). */
 export function walkSocketFds(procRoot = "/proc"): FdWalk {
+  const fast = nativeSocketFds(procRoot);
+  if (fast === null) return walkSocketFdsJs(procRoot);
+  const { pairs } = fast;
+  const pidsByInode = new Map<number, number[]>();
+  for (let i = 0; i < pairs.length; i += 2) addHolder(pidsByInode, pairs[i]!, pairs[i + 1]!);
+  return { pidsByInode, hiddenPids: fast.hiddenPids };
+}
+
+/** The JavaScript walk. `procRoot` may be a copied /proc tree. */
+export function walkSocketFdsJs(procRoot = "/proc"): FdWalk {
   const pidsByInode = new Map<number, number[]>();
   let hiddenPids = 0;
   for (const name of readdirSync(procRoot)) {
@@ -70,10 +88,7 @@ export function walkSocketFds(procRoot = "/proc"): FdWalk {
         continue; // fd closed meanwhile, or not a symlink in a copied tree
       }
       if (!target.startsWith(SOCKET_PREFIX)) continue;
-      const inode = Number(target.slice(SOCKET_PREFIX.length, -1));
-      const pids = pidsByInode.get(inode);
-      if (pids === undefined) pidsByInode.set(inode, [pid]);
-      else if (pids[pids.length - 1] !== pid) pids.push(pid); // dup()ed fds: one entry per process
+      addHolder(pidsByInode, Number(target.slice(SOCKET_PREFIX.length, -1)), pid);
     }
   }
   return { pidsByInode, hiddenPids };

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { EnvironmentError, InputError } from "../errors.js";
+import { nativeListeners } from "./native.js";
 import { parseProcNet, type RawSocket } from "./proc-net.js";
 import { ownersFrom, type SocketOwners, walkSocketFds } from "./processes.js";
 import { readTables, type TABLE_NAMES } from "./table-reader.js";
@@ -32,8 +33,16 @@ const COPY_RECIPE =
 /**
  * Read and parse the four tables in a net directory ("/proc/net", "/proc/1234/net", "DIR/net").
  * The reading starts before this returns (see table-reader.ts): call it, do other work, then await.
+ * `nsFile` names the same live namespace for the native reader (native.ts): null for moat's own,
+ * "/proc/1234/ns/net", "/run/netns/NAME"; undefined (a copied tree) reads the text only.
  */
-export async function readNetDir(netDir: string, copied: boolean): Promise<RawSocket[]> {
+export async function readNetDir(
+  netDir: string,
+  copied: boolean,
+  nsFile?: string | null,
+): Promise<RawSocket[]> {
+  const fast = nsFile === undefined ? null : nativeListeners(nsFile);
+  if (fast !== null) return fast;
   const reads = await readTables(netDir);
   const out: RawSocket[] = [];
   TABLES.forEach((t, i) => {
@@ -125,7 +134,8 @@ export async function readProcSockets(opts: ProcSocketsOptions = {}): Promise<So
   const copied = opts.procRoot !== undefined;
   const root = opts.procRoot ?? "/proc";
   const netDir = opts.netnsPid === undefined || copied ? `${root}/net` : `${root}/${opts.netnsPid}/net`;
-  const tables = readNetDir(netDir, copied);
+  const nsFile = copied ? undefined : opts.netnsPid === undefined ? null : `${root}/${opts.netnsPid}/ns/net`;
+  const tables = readNetDir(netDir, copied, nsFile);
   tables.catch(() => {}); // judged below, after the walk; this only keeps it from counting as unhandled
   const walk = walkSocketFds(root); // meanwhile: the kernel formats large tables on another core
   let raw: RawSocket[];

@@ -1,0 +1,383 @@
+/*
+ * moat's optional native helper (N-API, C). Two jobs that dominate `moat audit` on large hosts:
+ *
+ *  listeners(nsPath|null) -> Buffer   the TCP listeners and unconnected UDP sockets of one network
+ *      namespace through NETLINK_SOCK_DIAG (inet_diag, as ss does): binary records from the kernel
+ *      instead of /proc/net/{tcp,udp}* text the kernel formats a page at a time.
+ *  socketFds(procRoot) -> {pairs: Float64Array [inode, pid, ...], hiddenPids}   every socket fd in
+ *      /proc/<pid>/fd,
+ *      with readlinkat on a directory fd: no per-fd JS string, exception or path building.
+ *  parseDiag(Buffer, protocol) -> Buffer   the netlink parser alone, for tests with crafted input.
+ *
+ * src/host/native.ts loads this and falls back to the JavaScript readers when it is missing or
+ * throws. Everything the kernel sends is bounds-checked before it is read.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Record layout shared with src/host/native.ts (RECORD_SIZE there). */
+enum { REC_SIZE = 24 };
+/* byte 0 protocol (6|17), 1 family (4|6), 2-3 port (little-endian), 4-7 inode (LE), 8-23 address */
+
+enum { TCP_LISTEN_STATE = 10, TCP_CLOSE_STATE = 7 };
+
+/* A growable byte array; every append checks capacity. */
+typedef struct {
+  uint8_t *data;
+  size_t len, cap;
+} vec;
+
+static int vec_reserve(vec *v, size_t more) {
+  if (v->len + more <= v->cap) return 0;
+  size_t cap = v->cap ? v->cap * 2 : 4096;
+  while (cap < v->len + more) cap *= 2;
+  uint8_t *p = realloc(v->data, cap);
+  if (!p) return -1;
+  v->data = p;
+  v->cap = cap;
+  return 0;
+}
+
+static void put_le32(uint8_t *p, uint32_t x) {
+  p[0] = x & 0xff;
+  p[1] = (x >> 8) & 0xff;
+  p[2] = (x >> 16) & 0xff;
+  p[3] = (x >> 24) & 0xff;
+}
+
+/*
+ * Parse one recv() worth of netlink messages of a sock_diag dump. Appends a record per socket that
+ * accepts traffic from others: TCP in LISTEN; UDP unconnected (state CLOSE, remote all zero), the
+ * same rule as proc-net.ts. Returns 1 when the dump is done, 0 when more is to come, -EPROTO on a
+ * malformed message, -errno for an NLMSG_ERROR from the kernel, -ENOMEM.
+ */
+static int parse_diag(const uint8_t *buf, size_t len, uint8_t protocol, vec *out) {
+  size_t off = 0;
+  while (off < len) {
+    if (len - off < sizeof(struct nlmsghdr)) return -EPROTO;
+    struct nlmsghdr h;
+    memcpy(&h, buf + off, sizeof h); /* copy: buf may be unaligned when it comes from JS */
+    if (h.nlmsg_len < sizeof h || h.nlmsg_len > len - off) return -EPROTO;
+    const uint8_t *body = buf + off + NLMSG_HDRLEN;
+    size_t body_len = h.nlmsg_len > NLMSG_HDRLEN ? h.nlmsg_len - NLMSG_HDRLEN : 0;
+    if (h.nlmsg_type == NLMSG_DONE) return 1;
+    if (h.nlmsg_type == NLMSG_ERROR) {
+      int err;
+      if (body_len < sizeof err) return -EPROTO;
+      memcpy(&err, body, sizeof err);
+      return err < 0 ? err : -EPROTO;
+    }
+    if (h.nlmsg_type != SOCK_DIAG_BY_FAMILY) return -EPROTO;
+    struct inet_diag_msg m;
+    if (body_len < sizeof m) return -EPROTO;
+    memcpy(&m, body, sizeof m);
+    if (m.idiag_family != AF_INET && m.idiag_family != AF_INET6) return -EPROTO;
+    int remote_zero = m.id.idiag_dport == 0;
+    for (int i = 0; i < 4; i++) remote_zero = remote_zero && m.id.idiag_dst[i] == 0;
+    int wanted = protocol == IPPROTO_TCP ? m.idiag_state == TCP_LISTEN_STATE
+                                         : m.idiag_state == TCP_CLOSE_STATE && remote_zero;
+    if (wanted) {
+      if (vec_reserve(out, REC_SIZE)) return -ENOMEM;
+      uint8_t *r = out->data + out->len;
+      memset(r, 0, REC_SIZE);
+      r[0] = protocol;
+      r[1] = m.idiag_family == AF_INET ? 4 : 6;
+      uint16_t port = ntohs(m.id.idiag_sport);
+      r[2] = port & 0xff;
+      r[3] = port >> 8;
+      put_le32(r + 4, m.idiag_inode);
+      /* idiag_src is in network byte order; IPv4 uses its first 4 bytes */
+      memcpy(r + 8, m.id.idiag_src, m.idiag_family == AF_INET ? 4 : 16);
+      out->len += REC_SIZE;
+    }
+    /* NLMSG_ALIGN of a length <= len - off can pass len: clamp so the loop ends */
+    size_t step = NLMSG_ALIGN(h.nlmsg_len);
+    off = step > len - off ? len : off + step;
+  }
+  return 0;
+}
+
+/* One dump request (family, protocol, state mask) on an open NETLINK_SOCK_DIAG socket. */
+static int dump(int fd, uint8_t family, uint8_t protocol, uint32_t states, uint32_t seq, vec *out) {
+  struct {
+    struct nlmsghdr h;
+    struct inet_diag_req_v2 r;
+  } req;
+  memset(&req, 0, sizeof req);
+  req.h.nlmsg_len = sizeof req;
+  req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+  req.h.nlmsg_seq = seq;
+  req.r.sdiag_family = family;
+  req.r.sdiag_protocol = protocol;
+  req.r.idiag_states = states;
+  struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
+  if (sendto(fd, &req, sizeof req, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) return -errno;
+  /* 32 KiB is what the kernel's dump fills per message batch at most (ss uses the same) */
+  uint8_t buf[32768] __attribute__((aligned(8)));
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (n == 0) return -EPROTO;
+    int r = parse_diag(buf, (size_t)n, protocol, out);
+    if (r != 0) return r < 0 ? r : 0;
+  }
+}
+
+/* Opens a sock_diag socket inside the namespace at ns_path, on a short-lived thread, so the main
+ * thread never changes namespace (setns is per thread; the socket keeps the namespace it was
+ * made in). */
+typedef struct {
+  const char *ns_path;
+  int fd, err;
+} open_job;
+
+static void *open_in_ns(void *arg) {
+  open_job *job = arg;
+  int ns = open(job->ns_path, O_RDONLY | O_CLOEXEC);
+  if (ns < 0 || setns(ns, CLONE_NEWNET) != 0) {
+    job->err = errno;
+    if (ns >= 0) close(ns);
+    return NULL;
+  }
+  close(ns);
+  job->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+  if (job->fd < 0) job->err = errno;
+  return NULL;
+}
+
+static int diag_socket(const char *ns_path) {
+  if (ns_path == NULL) {
+    int fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    return fd < 0 ? -errno : fd;
+  }
+  open_job job = {ns_path, -1, 0};
+  pthread_t t;
+  int e = pthread_create(&t, NULL, open_in_ns, &job);
+  if (e != 0) return -e;
+  pthread_join(t, NULL);
+  return job.fd >= 0 ? job.fd : -job.err;
+}
+
+/* ---- N-API glue ------------------------------------------------------------------------------ */
+
+/* Throws an Error whose code is the errno name for the few a caller acts on, else "E<n>". */
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  static const struct {
+    int n;
+    const char *name;
+  } names[] = {{ENOENT, "ENOENT"}, {EACCES, "EACCES"}, {EPERM, "EPERM"}, {ESRCH, "ESRCH"},
+               {EPROTO, "EPROTO"}, {ENOMEM, "ENOMEM"}, {EINVAL, "EINVAL"}};
+  char code[16];
+  snprintf(code, sizeof code, "E%d", err);
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (names[i].n == err) snprintf(code, sizeof code, "%s", names[i].name);
+  char msg[256];
+  snprintf(msg, sizeof msg, "%.180s: %s", what, strerror(err));
+  napi_throw_error(env, code, msg);
+  return NULL;
+}
+
+/* Copies v into a new Node Buffer and frees v. */
+static napi_value to_buffer(napi_env env, vec *v) {
+  napi_value result;
+  void *dst;
+  napi_status s = napi_create_buffer_copy(env, v->len, v->data ? (void *)v->data : (void *)"", &dst, &result);
+  free(v->data);
+  v->data = NULL;
+  if (s != napi_ok) {
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  return result;
+}
+
+/* Reads a string argument into buf; returns 1 for a string, 0 for null/undefined, -1 otherwise. */
+static int string_arg(napi_env env, napi_value v, char *buf, size_t size) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return -1;
+  if (t == napi_null || t == napi_undefined) return 0;
+  size_t n;
+  if (t != napi_string || napi_get_value_string_utf8(env, v, buf, size, &n) != napi_ok) return -1;
+  return n + 1 < size ? 1 : -1; /* refuse a truncated path */
+}
+
+static napi_value listeners(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char path[4096];
+  int has = argc < 1 ? 0 : string_arg(env, argv[0], path, sizeof path);
+  if (has < 0) {
+    napi_throw_type_error(env, NULL, "listeners(nsPath): a path string or null");
+    return NULL;
+  }
+  int fd = diag_socket(has ? path : NULL);
+  if (fd < 0) return throw_errno(env, "sock_diag socket", -fd);
+  /* Same order as the /proc tables: tcp, tcp6, udp, udp6 */
+  static const struct {
+    uint8_t family, protocol;
+    uint32_t states;
+  } q[4] = {{AF_INET, IPPROTO_TCP, 1u << TCP_LISTEN_STATE},
+            {AF_INET6, IPPROTO_TCP, 1u << TCP_LISTEN_STATE},
+            {AF_INET, IPPROTO_UDP, 1u << TCP_CLOSE_STATE},
+            {AF_INET6, IPPROTO_UDP, 1u << TCP_CLOSE_STATE}};
+  vec out = {0};
+  for (int i = 0; i < 4; i++) {
+    int r = dump(fd, q[i].family, q[i].protocol, q[i].states, (uint32_t)i + 1, &out);
+    if (r < 0) {
+      close(fd);
+      free(out.data);
+      return throw_errno(env, "sock_diag dump", -r);
+    }
+  }
+  close(fd);
+  return to_buffer(env, &out);
+}
+
+static napi_value parse_diag_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  void *data;
+  size_t len;
+  uint32_t protocol;
+  if (argc < 2 || napi_get_buffer_info(env, argv[0], &data, &len) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &protocol) != napi_ok) {
+    napi_throw_type_error(env, NULL, "parseDiag(buffer, protocol)");
+    return NULL;
+  }
+  vec out = {0};
+  int r = parse_diag(data, len, (uint8_t)protocol, &out);
+  if (r < 0) {
+    free(out.data);
+    return throw_errno(env, "sock_diag parse", -r);
+  }
+  return to_buffer(env, &out);
+}
+
+/* "socket:[12345]" -> 12345; -1 for anything else (pipes, files, a malformed link). */
+static int64_t socket_inode(const char *s, ssize_t n) {
+  static const char prefix[] = "socket:[";
+  const ssize_t plen = sizeof prefix - 1;
+  if (n < plen + 2 || memcmp(s, prefix, (size_t)plen) != 0 || s[n - 1] != ']') return -1;
+  int64_t v = 0;
+  for (ssize_t i = plen; i < n - 1; i++) {
+    if (s[i] < '0' || s[i] > '9' || v > (INT64_C(1) << 53) / 10) return -1;
+    v = v * 10 + (s[i] - '0');
+  }
+  return v;
+}
+
+static int all_digits(const char *s) {
+  if (*s == 0) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+static int denied(int e) { return e == EACCES || e == EPERM; }
+
+static napi_value socket_fds(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  char root[4096];
+  if (argc < 1 || string_arg(env, argv[0], root, sizeof root) != 1) {
+    napi_throw_type_error(env, NULL, "socketFds(procRoot): a path string");
+    return NULL;
+  }
+  DIR *procs = opendir(root);
+  if (!procs) return throw_errno(env, root, errno);
+  vec pairs = {0}; /* float64 inode, float64 pid */
+  uint32_t hidden = 0;
+  struct dirent *p;
+  while ((p = readdir(procs)) != NULL) {
+    if (!all_digits(p->d_name) || strlen(p->d_name) > 10) continue; /* not a pid */
+    double pid = strtod(p->d_name, NULL);
+    char sub[32];
+    snprintf(sub, sizeof sub, "%s/fd", p->d_name);
+    int fdfd = openat(dirfd(procs), sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fdfd < 0) {
+      if (denied(errno)) hidden++;
+      continue; /* gone, or not a process directory */
+    }
+    DIR *fds = fdopendir(fdfd);
+    if (!fds) {
+      close(fdfd);
+      continue;
+    }
+    struct dirent *f;
+    while ((f = readdir(fds)) != NULL) {
+      if (f->d_name[0] == '.') continue;
+      char target[64];
+      ssize_t n = readlinkat(fdfd, f->d_name, target, sizeof target);
+      if (n < 0) {
+        if (denied(errno)) {
+          hidden++;
+          break;
+        }
+        continue; /* closed meanwhile, or not a link in a copied tree */
+      }
+      if (n == (ssize_t)sizeof target) continue; /* longer than any socket link: not one */
+      int64_t inode = socket_inode(target, n);
+      if (inode < 0) continue;
+      if (vec_reserve(&pairs, 16)) {
+        closedir(fds);
+        closedir(procs);
+        free(pairs.data);
+        napi_throw_error(env, NULL, "out of memory");
+        return NULL;
+      }
+      double rec[2] = {(double)inode, pid};
+      memcpy(pairs.data + pairs.len, rec, sizeof rec);
+      pairs.len += sizeof rec;
+    }
+    closedir(fds);
+  }
+  closedir(procs);
+  /* A Float64Array over its own ArrayBuffer: aligned, read without copying in JS */
+  napi_value result, ab, arr, h;
+  void *dst;
+  if (napi_create_arraybuffer(env, pairs.len, &dst, &ab) != napi_ok) {
+    free(pairs.data);
+    napi_throw_error(env, NULL, "out of memory");
+    return NULL;
+  }
+  if (pairs.len) memcpy(dst, pairs.data, pairs.len);
+  free(pairs.data);
+  napi_create_typedarray(env, napi_float64_array, pairs.len / 8, ab, 0, &arr);
+  napi_create_object(env, &result);
+  napi_create_uint32(env, hidden, &h);
+  napi_set_named_property(env, result, "pairs", arr);
+  napi_set_named_property(env, result, "hiddenPids", h);
+  return result;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+      {"listeners", NULL, listeners, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"socketFds", NULL, socket_fds, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"parseDiag", NULL, parse_diag_js, NULL, NULL, NULL, napi_enumerable, NULL},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
