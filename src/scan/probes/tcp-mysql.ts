@@ -3,6 +3,9 @@
  * Initial Handshake packet, protocol version 10 — server version, connection id, capabilities, auth
  * plugin. A server that refuses our address sends an ERR packet first instead (1130 "Host ... is not
  * allowed to connect"), which still identifies MySQL. Nothing is sent.
+ * MariaDB before 11.0 puts "5.5.5-" before its real version in the handshake, so that old MySQL
+ * replication clients accept it (a real 10.11 server sends "5.5.5-10.11.19-MariaDB-0+deb12u1"):
+ * `version` drops that prefix, `server_version` keeps the bytes as sent.
  */
 import type { ProbeResult, TcpProbe } from "./types.js";
 
@@ -11,6 +14,7 @@ const ERR = 0xff;
 const CLIENT_SSL = 0x0000_0800;
 const CLIENT_PLUGIN_AUTH = 0x0008_0000;
 const MAX_TEXT = 128;
+const MARIADB_RPL_HACK = /^5\.5\.5-(?=\d+\.\d+\.\d+.*mariadb)/i;
 
 /** A NUL-terminated string within [start, end), or null when there is no NUL. */
 function cstring(buf: Buffer, start: number, end: number): { text: string; next: number } | null {
@@ -50,6 +54,7 @@ function handshake(p: Buffer): ProbeResult | null {
     fields: {
       protocol_version: HANDSHAKE_V10,
       server_version: version.text,
+      version: version.text.replace(MARIADB_RPL_HACK, ""),
       connection_id: connectionId,
       auth_plugin: authPlugin,
       ssl: (caps & CLIENT_SSL) !== 0,
@@ -72,6 +77,7 @@ function errorPacket(p: Buffer): ProbeResult | null {
     fields: {
       protocol_version: null,
       server_version: null,
+      version: null,
       connection_id: null,
       auth_plugin: null,
       ssl: null,

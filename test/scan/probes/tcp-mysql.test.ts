@@ -38,15 +38,23 @@ describe("tcp-mysql probe", () => {
     const r = probe.parse(MYSQL8);
     assert.ok(r);
     assert.equal(r.fields.server_version, "8.0.36-0ubuntu0.22.04.1");
+    assert.equal(r.fields.version, "8.0.36-0ubuntu0.22.04.1");
     assert.equal(r.fields.connection_id, 42);
     assert.equal(r.fields.auth_plugin, "caching_sha2_password");
     assert.equal(r.fields.ssl, true);
     assert.equal(r.fields.mariadb, false);
   });
 
-  it("parses a MariaDB handshake", () => {
+  it("parses a MariaDB handshake; version without the 5.5.5- prefix for old replication clients", () => {
     const r = probe.parse(MARIADB);
     assert.equal(r?.fields.mariadb, true);
+    assert.equal(r?.fields.server_version, "5.5.5-10.11.6-MariaDB-0+deb12u1");
+    assert.equal(r?.fields.version, "10.11.6-MariaDB-0+deb12u1");
+    // MariaDB 11 dropped the prefix; a MySQL 5.5.5 is a MySQL 5.5.5.
+    const mariadb11 = probe.parse(greeting("11.4.2-MariaDB-ubu2404", "mysql_native_password"));
+    assert.equal(mariadb11?.fields.version, "11.4.2-MariaDB-ubu2404");
+    const mysql555 = probe.parse(greeting("5.5.5-log", "mysql_native_password"));
+    assert.equal(mysql555?.fields.version, "5.5.5-log");
     assert.equal(r?.fields.auth_plugin, "mysql_native_password");
   });
 
