@@ -5,13 +5,18 @@
  *
  * Two kinds of socket, because Linux reports ICMP errors (port unreachable = closed) only to
  * *connected* UDP sockets, and a connected socket talks to one peer:
- *  - first attempts go out on a few unconnected sockets (per family): a handful of syscalls per probe,
- *    which is what makes 50,000+ probes/s possible;
- *  - retries (no answer to the first attempt) go out on a bounded pool of connected sockets, each
- *    carrying one request at a time, so that an ICMP port unreachable reaches us as ECONNREFUSED.
- * So `closed` needs `retries >= 1`. Across a real network most ICMP errors are rate-limited by the
- * target's kernel (Linux: 1000/s overall and a few per second per peer), as for every UDP scanner:
- * such a port stays `open|filtered`.
+ *  - a bounded pool of connected sockets, each carrying one request at a time, so that an ICMP port
+ *    unreachable reaches us as ECONNREFUSED. Retries use them, and so do first attempts when there
+ *    will be a retry: a closed port is then known after one round trip and only silent ones are
+ *    retried (on the same socket), which costs fewer sends and sockets than a retry of every port;
+ *  - a few unconnected sockets per family: first attempts without retries (`--retries 0`, a sweep
+ *    for open ports) and first attempts while every connected socket is busy (a large scan's first
+ *    pass). A handful of syscalls per probe, which is what makes 50,000+ probes/s possible; such a
+ *    probe's retry goes out connected, so it can still say `closed`.
+ * So `closed` needs `retries >= 1`.
+ * Across a real network most ICMP errors are rate-limited by the target's kernel (Linux: 1000/s
+ * overall and a few per second per peer), as for every UDP scanner: such a port stays
+ * `open|filtered`.
  *
  * A reply counts only when it comes from the target's address and port, to the socket the request
  * left from, and `probe.match(reply, cookie)` accepts it; each attempt has a fresh random id.
@@ -49,6 +54,7 @@ import dgram from "node:dgram";
 import type { Family } from "../host/types.js";
 import type { Cookie, ProbeResult, UdpProbe } from "./probes/types.js";
 import type { RateLimiter } from "./rate.js";
+import { scanTrace } from "./trace.js";
 
 export type UdpState = "open" | "closed" | "filtered" | "open|filtered";
 
@@ -83,7 +89,7 @@ export interface UdpOutcome {
 
 export interface UdpEngineOptions {
   rate: RateLimiter;
-  /** Extra attempts after the first; `closed` is only detected on retries (see above). */
+  /** Extra attempts after the first; `closed` needs at least one (see above). */
   retries: number;
   /** Longest wait for an answer: the ceiling of the adaptive timeout (the user's `--timeout`). */
   timeoutMs: number;
@@ -95,7 +101,7 @@ export interface UdpEngineOptions {
   collectMs?: number;
   /** Unconnected sockets per family. */
   poolSize?: number;
-  /** Connected sockets for retries; 0 = retry on the unconnected ones (no `closed`). */
+  /** Connected sockets (ICMP errors: `closed`); 0 = only unconnected ones (no `closed`). */
   connectedPoolSize?: number;
   /** Requests in flight at most; bounds memory whatever the rate. */
   maxInFlight?: number;
@@ -285,6 +291,7 @@ export class UdpEngine {
   private readonly waiting = new WaitQueue(Phase.Waiting);
   private readonly collecting = new WaitQueue(Phase.Collecting);
   private readonly rtt = new RttEstimator();
+  private readonly trace = scanTrace();
   /** The adaptive timeout and collection window now (ms). */
   private timeout: number;
   private collectWindow: number;
@@ -341,6 +348,7 @@ export class UdpEngine {
   /** Runs the jobs; yields one outcome per job as soon as all its probes are decided. */
   async *run(jobs: Iterable<UdpJob>): AsyncGenerator<UdpOutcome> {
     this.jobs = jobs[Symbol.iterator]();
+    this.trace?.first("start");
     for (const family of this.opts.families) await this.openPool(family);
     const shortest = Math.min(this.opts.minTimeoutMs, this.opts.collectMs);
     const tick = Math.max(2, Math.min(20, shortest / 10));
@@ -348,6 +356,7 @@ export class UdpEngine {
     const onAbort = () => this.poke();
     this.opts.signal?.addEventListener("abort", onAbort);
     try {
+      this.trace?.first("open");
       this.pump();
       for (;;) {
         if (this.failure !== null) throw this.failure;
@@ -380,6 +389,10 @@ export class UdpEngine {
   }
 
   private close(): void {
+    this.trace?.first("close");
+    this.trace?.write(
+      `udp sent=${this.stats.sent} samples=${this.stats.rttSamples} timeout=${this.timeout.toFixed(1)}`,
+    );
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.sweepImmediate) clearImmediate(this.sweepImmediate);
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
@@ -463,6 +476,7 @@ export class UdpEngine {
       return 0;
     const next = this.jobs!.next();
     if (next.done) {
+      this.trace?.first("jobsDone");
       this.jobsDone = true;
       this.poke();
       return 0;
@@ -507,7 +521,7 @@ export class UdpEngine {
         chain: null,
         conn: null,
       };
-      this.sendFast(req);
+      this.sendFirst(req);
     });
     return job.probes.length;
   }
@@ -519,6 +533,7 @@ export class UdpEngine {
         type: family === "ipv4" ? "udp4" : "udp6",
         ipv6Only: family === "ipv6",
         recvBufferSize: RECV_BUFFER,
+        lookup: literalLookup,
       });
       const fast: FastSocket = { socket, port: 0, pending: new Map() };
       this.fast[family].push(fast);
@@ -535,6 +550,13 @@ export class UdpEngine {
     }
   }
 
+  /** A first attempt: on a connected socket when a retry will follow and one is free (see above). */
+  private sendFirst(req: Request): void {
+    const conn = this.opts.retries > 0 && this.connLimit > 0 ? this.acquireConn(req.owner.job.family) : null;
+    if (conn === null) this.sendFast(req);
+    else this.sendConnected(req, conn);
+  }
+
   private sendFast(req: Request): void {
     const { job } = req.owner;
     const pool = this.fast[job.family];
@@ -549,6 +571,8 @@ export class UdpEngine {
     this.wait(req);
     req.sentAt = req.since;
     this.stats.sent++;
+    this.trace?.first("send1");
+    this.trace?.last("sendN");
     fast.socket.send(payload, job.port, job.ip, this.onFastSent);
   }
 
@@ -623,6 +647,7 @@ export class UdpEngine {
     const socket = dgram.createSocket({
       type: family === "ipv4" ? "udp4" : "udp6",
       ipv6Only: family === "ipv6",
+      lookup: literalLookup,
     });
     const conn: Conn = { socket, family, req: null, sends: 0, port: 0, connected: false };
     socket.on("message", (msg, rinfo) => {
@@ -659,33 +684,22 @@ export class UdpEngine {
     this.keepEarlier(req);
     req.cookie = { id: 0, sourcePort: 0 };
     req.attempt++;
-    this.wait(req); // the timeout runs from now; connect is immediate for UDP
+    this.wait(req); // the timeout runs from now
     req.sentAt = req.since;
-    const { ip, port } = req.owner.job;
-    const send = () => {
-      if (conn.req !== req || req.phase !== Phase.Waiting) return;
-      if (conn.port === 0) conn.port = this.boundPort(conn.socket);
-      req.cookie = { id: this.ids.next(), sourcePort: conn.port };
-      const payload = req.probe.request(req.cookie);
-      req.payloadBytes = payload.length;
-      req.sentAt = performance.now();
-      conn.sends++;
-      this.stats.sent++;
-      conn.socket.send(payload, (error) => {
-        if (error && conn.req === req) this.onConnError(conn, error);
-      });
-    };
-    if (conn.connected) {
-      send();
-      return;
-    }
-    conn.socket.connect(port, ip, (error?: Error) => {
-      if (error) {
-        this.onConnError(conn, error);
-        return;
-      }
+    if (!conn.connected) {
+      // Synchronous (literal lookup); a failure comes as the socket's 'error' event: onConnError.
+      conn.socket.connect(req.owner.job.port, req.owner.job.ip);
+      if (!isConnected(conn.socket)) return;
       conn.connected = true;
-      send();
+    }
+    if (conn.port === 0) conn.port = this.boundPort(conn.socket);
+    req.cookie = { id: this.ids.next(), sourcePort: conn.port };
+    const payload = req.probe.request(req.cookie);
+    req.payloadBytes = payload.length;
+    conn.sends++;
+    this.stats.sent++;
+    conn.socket.send(payload, (error) => {
+      if (error && conn.req === req) this.onConnError(conn, error);
     });
   }
 
@@ -864,6 +878,9 @@ export class UdpEngine {
       attempts: req.attempt,
     };
     req.replies = [];
+    this.trace?.last(
+      state === "open|filtered" ? "silentDone" : state === "closed" ? "closedDone" : "otherDone",
+    );
     if (--owner.remaining === 0) {
       this.inFlight--;
       this.results.push({ job: owner.job, probes: owner.outcomes });
@@ -875,6 +892,28 @@ export class UdpEngine {
   private countSendError(error: Error): void {
     const code = (error as NodeJS.ErrnoException).code ?? error.message;
     this.stats.sendErrors[code] = (this.stats.sendErrors[code] ?? 0) + 1;
+  }
+}
+
+/**
+ * dgram's name lookup for the engine's sockets, which are only ever given address literals: it
+ * answers at once, where the default (dns.lookup) answers a literal on the next tick, so bind,
+ * connect and every send would wait a tick. Synchronous, a connect is done when it returns.
+ */
+function literalLookup(
+  address: string,
+  family: unknown,
+  callback: (error: Error | null, address: string, family: number) => void,
+): void {
+  callback(null, address, family === 6 ? 6 : 4);
+}
+
+function isConnected(socket: dgram.Socket): boolean {
+  try {
+    socket.remoteAddress();
+    return true;
+  } catch {
+    return false;
   }
 }
 

@@ -118,17 +118,31 @@ describe("UDP engine on loopback", () => {
     assert.equal(stats.sent, 1);
   });
 
-  it("reports closed ports as closed (ICMP on the connected retry), never open", async () => {
+  it("reports closed ports as closed after one attempt (ICMP on its connected socket), never open", async () => {
     const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
     const { outcomes } = await scan(ports.map((p) => job("127.0.0.1", p)));
     assert.equal(outcomes.length, 20);
     for (const o of outcomes) {
       assert.equal(o.probes[0]!.state, "closed", `port ${o.job.port}`);
-      assert.equal(o.probes[0]!.attempts, 2);
+      assert.equal(o.probes[0]!.attempts, 1);
     }
   });
 
-  it("without retries a silent port is open|filtered: closed needs a connected retry", async () => {
+  it("with the connected sockets busy, first attempts go unconnected and the retry still sees closed", async () => {
+    const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
+    const { outcomes } = await scan(
+      ports.map((p) => job("127.0.0.1", p)),
+      { connectedPoolSize: 1 },
+    );
+    assert.equal(outcomes.length, 20);
+    for (const o of outcomes) assert.equal(o.probes[0]!.state, "closed", `port ${o.job.port}`);
+    assert.ok(
+      outcomes.some((o) => o.probes[0]!.attempts === 2),
+      "some first attempts went out unconnected",
+    );
+  });
+
+  it("without retries a silent port is open|filtered: closed needs a connected socket and a retry", async () => {
     const { outcomes } = await scan([job("127.0.0.1", await freePort())], { retries: 0 });
     assert.equal(outcomes[0]!.probes[0]!.state, "open|filtered");
   });
