@@ -52,6 +52,12 @@ export const SIGNATURES: readonly Signature[] = [
     minLength: 12,
     all: [MEMCACHED_FRAME, { at: 8, text: "get", caseless: true }, { at: 11, oneOf: [0x20, 0x73, 0x53] }],
   },
+  // What nmap's -sU sends to 11211 (nmap-payloads): finds the server without a large reply.
+  {
+    probe: "memcached-version",
+    minLength: 15,
+    all: [MEMCACHED_FRAME, { at: 8, text: "version", caseless: true }],
+  },
   // ntpd mode 7 (private) request, not a response: MON_GETLIST (20) or MON_GETLIST_1 (42).
   {
     probe: "ntp-monlist",
@@ -93,6 +99,9 @@ export const SIGNATURES: readonly Signature[] = [
     minLength: 10,
     all: [{ berSkip: [BER_INTEGER, BER_OCTETS], tags: [0xa5] }],
   },
+  // SNMPv3: SEQUENCE { msgVersion INTEGER, msgGlobalData SEQUENCE, ... } — the engine-ID discovery
+  // request nmap and version scanners send (RFC 3414 4.); v1/v2c have an OCTET STRING second.
+  { probe: "snmp-v3", ports: [161], minLength: 10, all: [{ berSkip: [BER_INTEGER], tags: [0x30] }] },
   // LDAPMessage { messageID, SearchRequest [APPLICATION 3] }; the rootDSE query has an empty base object.
   { probe: "cldap-rootdse", ports: [389], minLength: 8, all: [{ berSkip: [BER_INTEGER], tags: [0x63] }] },
   { probe: "portmap-dump", minLength: 24, all: [...RPC_PORTMAP_CALL, { at: 20, bytes: [0, 0, 0, 4] }] },

@@ -82,6 +82,7 @@ describe("classifyPacket: UDP probes from their payloads", () => {
     ["memcached-stats", 11211, Buffer.concat([hex("0000 0000 0001 0000"), ascii("stats\r\n")])],
     ["memcached-get", 11211, Buffer.concat([hex("0001 0000 0001 0000"), ascii("get a\r\n")])],
     ["memcached-get", 11211, Buffer.concat([hex("0001 0000 0001 0000"), ascii("gets a b\r\n")])],
+    ["memcached-version", 11211, Buffer.concat([hex("0001 0000 0001 0000"), ascii("version\r\n")])],
     ["ntp-monlist", 123, hex("17 00 03 2a 00000000")],
     ["ntp-monlist", 123, hex("27 00 02 14 00000000")],
     ["ntp-version", 123, hex("16 02 0001 0000 0000 0000 0000")],
@@ -106,6 +107,13 @@ describe("classifyPacket: UDP probes from their payloads", () => {
       "snmp-getbulk",
       161,
       hex("3021 020101 0406 7075626c6963 a514 0202 1234 020100 020164 3008 3006 0602 2b06 0500"),
+    ],
+    [
+      "snmp-v3",
+      161,
+      hex(
+        "303a 020103 300f 02024a69 020300ffe3 040104 020103 0410 300e 0400 020100 020100 0400 0400 0400 3012 0400 0400 a00c 020237f0 020100 020100 3000",
+      ),
     ],
     [
       "cldap-rootdse",
