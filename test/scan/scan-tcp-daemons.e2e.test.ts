@@ -42,6 +42,8 @@ const CLIENT = "192.0.2.2";
 /** More server addresses on its lo, one per other configuration of the same service. */
 const SERVER_B = "192.0.2.11";
 const SERVER_C = "192.0.2.12";
+/** The server's end of link 0, IPv6: sshd and the HTTP server there too. */
+const SERVER_V6 = "2001:db8:1::1";
 
 /** Every service's port, 27017 (MongoDB: no server, see above) and a range where nothing listens. */
 const PORTS = "22/tcp,23/tcp,80/tcp,445/tcp,3306/tcp,6379/tcp,27017/tcp,1000-1019/tcp";
@@ -97,7 +99,7 @@ function capture(text: string, re: RegExp, what: string): string {
 
 describe("moat scan identifies real TCP services", { skip }, () => {
   let lab: Lab;
-  /** All rows of the three scans, by "ip port". */
+  /** All rows of the four scans, by "ip port". */
   const rows = new Map<string, Row>();
   const at = (ip: string, port: number): Row => {
     const row = rows.get(`${ip} ${port}`);
@@ -126,8 +128,10 @@ describe("moat scan identifies real TCP services", { skip }, () => {
             { kind: "mariadb", name: "mariadb", listen: SERVER },
             { kind: "mariadb", name: "mariadb-grants", listen: SERVER_B, grantTables: true },
             { kind: "sshd", name: "sshd", listen: SERVER },
+            { kind: "sshd", name: "sshd-v6", listen: SERVER_V6 },
             { kind: "xinetd", name: "telnet", listen: SERVER, services: ["telnet"], protocols: ["tcp"] },
             { kind: "http", name: "http", listen: SERVER },
+            { kind: "http", name: "http-v6", listen: SERVER_V6 },
             { kind: "smbd", name: "smbd", listen: SERVER },
             {
               kind: "smbd",
@@ -142,7 +146,9 @@ describe("moat scan identifies real TCP services", { skip }, () => {
       ],
       links: [["server", "client"]],
     });
-    const scans = await Promise.all([SERVER, SERVER_B, SERVER_C].map((ip) => scanFrom(lab.ns("client"), ip)));
+    const scans = await Promise.all(
+      [SERVER, SERVER_B, SERVER_C, SERVER_V6].map((ip) => scanFrom(lab.ns("client"), ip)),
+    );
     for (const scan of scans) for (const [key, row] of scan) rows.set(key, row);
   });
 
@@ -203,6 +209,8 @@ describe("moat scan identifies real TCP services", { skip }, () => {
       assert.equal(ssh.fields.software, `OpenSSH_${debian[1]}`);
       assert.equal(ssh.fields.comment, `Debian-${debian[2]}`);
     }
+    // The same binary over IPv6 (its own host key, so only the banner is compared).
+    assert.equal(identified(SERVER_V6, 22, "tcp-ssh").fields.banner, ssh.fields.banner);
   });
 
   it("telnetd under xinetd: seen by its option negotiation", () => {
@@ -223,6 +231,7 @@ describe("moat scan identifies real TCP services", { skip }, () => {
     assert.equal(http.fields.server, expected);
     assert.equal(http.fields.status, 200);
     assert.equal(http.fields.auth_required, false);
+    assert.deepEqual(identified(SERVER_V6, 80, "tcp-http").fields, http.fields, "the same over IPv6");
   });
 
   it("Samba: the dialect and signing its smb.conf allows, a GUID and the server's clock", () => {
@@ -245,6 +254,7 @@ describe("moat scan identifies real TCP services", { skip }, () => {
       [SERVER, [22, 23, 80, 445, 3306, 6379]],
       [SERVER_B, [445, 3306, 6379]],
       [SERVER_C, [6379]],
+      [SERVER_V6, [22, 80]],
     ] as const;
     for (const [ip, open] of listening) {
       for (const row of [...rows.values()].filter((r) => r.ip === ip)) {
@@ -253,7 +263,7 @@ describe("moat scan identifies real TCP services", { skip }, () => {
         if (expected === "closed") assert.equal(row.responseBytes, 0);
       }
     }
-    assert.equal(rows.size, 3 * 27);
+    assert.equal(rows.size, listening.length * 27);
     const mine = new Set(lab.daemons.flatMap((d) => d.endpoints.map((e) => `tcp ${e.address} ${e.port}`)));
     const host = [...listeningIn(process.pid)].filter((key) => mine.has(key));
     assert.deepEqual(host, []);
