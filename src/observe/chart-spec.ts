@@ -135,11 +135,20 @@ export function niceTop(value: number): number {
   return top;
 }
 
-/** 0 and the powers of ten up to `top`: the only ticks that read well on a log-like axis. */
-export function powerTicks(top: number): number[] {
-  const ticks = [0];
-  for (let t = 1; t <= top; t *= 10) ticks.push(t);
-  return ticks;
+/**
+ * 0 and the powers of ten up to `top` (the only ticks that read well on a log-like axis), less any
+ * tick drawn closer than a label's height to a kept one: on a tall domain 0 and 1 nearly meet, and
+ * Vega would hide the label but leave the tick. Walks down from the highest power, so the ticks that
+ * give way are the small ones.
+ */
+export function powerTicks(top: number, height = PANEL_HEIGHT, minGap = 13): number[] {
+  const pixels = (v: number) => (Math.log1p(v) / Math.log1p(top)) * height; // Vega's symlog, constant 1
+  const kept: number[] = [];
+  for (let t = 10 ** Math.floor(Math.log10(top)); t >= 1; t /= 10) {
+    const above = kept[kept.length - 1];
+    if ((above === undefined || pixels(above) - pixels(t) >= minGap) && pixels(t) >= minGap) kept.push(t);
+  }
+  return [0, ...kept.reverse()];
 }
 
 function utcText(seconds: number): string {
@@ -295,7 +304,7 @@ function panelSpec(series: PortSeries, range: Range, width: number, panel: numbe
         mark: {
           type: "line" as const,
           strokeWidth: 2,
-          point: points.length <= MAX_MARKED_BUCKETS ? { filled: true, size: 16 } : false,
+          point: points.length <= MAX_MARKED_BUCKETS ? { filled: true, size: 24 } : false,
         },
         encoding: {
           x,
@@ -374,5 +383,5 @@ export function portChartSpec(series: PortSeries[], options: ChartOptions = {}):
     vconcat: shown.map((s, i) => panelSpec(s, range, width, i, i === shown.length - 1)),
     spacing: 22,
     resolve: { scale: { x: "shared", y: "independent", color: "shared" } },
-  } as TopLevelSpec;
+  };
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import {
   chartView,
   MAX_CHART_PORTS,
@@ -15,7 +16,9 @@ import {
   EMPTY_MESSAGE,
   filledPoints,
   layerName,
+  niceTop,
   portLabel,
+  powerTicks,
 } from "../../src/observe/chart-spec.js";
 import { detectSurges, type SeriesPoint } from "../../src/observe/trend.js";
 
@@ -225,6 +228,30 @@ describe("portChartSpec", () => {
     assert.deepEqual(
       sources.map((r) => r.value),
       [5, 0, 0, 7, 0, 0],
+    );
+  });
+
+  it("puts the y domain top on a 1-2-5 number at or above the data", () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 1e9, noNaN: true }), (value) => {
+        const top = niceTop(value);
+        const mantissa = top / 10 ** Math.floor(Math.log10(top) + 1e-9);
+        return top >= value && top >= 10 && [1, 2, 5].some((m) => Math.abs(mantissa - m) < 1e-9);
+      }),
+    );
+  });
+
+  it("puts y ticks on 0 and powers of ten, no two closer than a label", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 10, max: 1e9 }), fc.integer({ min: 60, max: 400 }), (top, height) => {
+        const ticks = powerTicks(top, height, 13);
+        const px = (v: number) => (Math.log1p(v) / Math.log1p(top)) * height;
+        assert.equal(ticks[0], 0);
+        for (const t of ticks.slice(1)) assert.ok(t <= top && Number.isInteger(Math.log10(t)), `tick ${t}`);
+        for (let i = 1; i < ticks.length; i++) assert.ok(px(ticks[i]!) - px(ticks[i - 1]!) >= 13);
+        // The highest power of ten is never the one left out (the ticks below it give way).
+        assert.equal(ticks.at(-1), 10 ** Math.floor(Math.log10(top)));
+      }),
     );
   });
 
