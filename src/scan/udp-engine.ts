@@ -351,7 +351,8 @@ export class UdpEngine {
     this.trace?.first("start");
     for (const family of this.opts.families) await this.openPool(family);
     const shortest = Math.min(this.opts.minTimeoutMs, this.opts.collectMs);
-    const tick = Math.max(2, Math.min(20, shortest / 10));
+    // Every expiry is up to one tick late: a few ms against the 100 ms floor (500 cheap wake-ups/s).
+    const tick = Math.max(2, Math.min(20, shortest / 25));
     this.sweeper = setInterval(() => this.sweep(), tick);
     const onAbort = () => this.poke();
     this.opts.signal?.addEventListener("abort", onAbort);
@@ -734,13 +735,17 @@ export class UdpEngine {
     if (req.phase === Phase.Waiting) this.finish(req);
   }
 
-  /** Back to the pool after a clear answer; closed after silence, so a late ICMP cannot hit the next target. */
+  /**
+   * Back to the pool after a clear answer to its one datagram. Closed otherwise: after silence, or
+   * after two datagrams (a first attempt and its retry), the target may still send an ICMP error,
+   * which a reused socket would report for its next target.
+   */
   private releaseConn(req: Request): void {
     const conn = req.conn;
     if (conn === null) return;
     req.conn = null;
     conn.req = null;
-    if (req.replyPackets > 0 || req.icmp !== null) {
+    if ((req.replyPackets > 0 || req.icmp !== null) && conn.sends === 1) {
       try {
         if (conn.connected) conn.socket.disconnect();
         conn.connected = false;
