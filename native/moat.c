@@ -296,6 +296,68 @@ static int all_digits(const char *s) {
 
 static int denied(int e) { return e == EACCES || e == EPERM; }
 
+/* One pid's fd directory: appends (inode, pid) per socket fd. Returns 1 when refused (hidden),
+ * -ENOMEM, else 0. */
+static int walk_pid(int procfd, const char *name, vec *pairs) {
+  double pid = strtod(name, NULL);
+  char sub[32];
+  snprintf(sub, sizeof sub, "%s/fd", name);
+  int fdfd = openat(procfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fdfd < 0) return denied(errno) ? 1 : 0; /* refused, gone, or not a process directory */
+  DIR *fds = fdopendir(fdfd);
+  if (!fds) {
+    close(fdfd);
+    return 0;
+  }
+  int rc = 0;
+  struct dirent *f;
+  while ((f = readdir(fds)) != NULL) {
+    if (f->d_name[0] == '.') continue;
+    char target[64];
+    ssize_t n = readlinkat(fdfd, f->d_name, target, sizeof target);
+    if (n < 0) {
+      if (denied(errno)) {
+        rc = 1;
+        break;
+      }
+      continue; /* closed meanwhile, or not a link in a copied tree */
+    }
+    if (n == (ssize_t)sizeof target) continue; /* longer than any socket link: not one */
+    int64_t inode = socket_inode(target, n);
+    if (inode < 0) continue;
+    if (vec_reserve(pairs, 16)) {
+      rc = -ENOMEM;
+      break;
+    }
+    double rec[2] = {(double)inode, pid};
+    memcpy(pairs->data + pairs->len, rec, sizeof rec);
+    pairs->len += sizeof rec;
+  }
+  closedir(fds);
+  return rc;
+}
+
+/* Half of the pids (every other one, so both halves get big and small processes alike): the
+ * readlinks are kernel work that two cores do in half the time. */
+typedef struct {
+  int procfd;
+  char (*names)[16];
+  size_t count, first;
+  vec pairs;
+  uint32_t hidden;
+  int err;
+} walk_job;
+
+static void *walk_half(void *arg) {
+  walk_job *job = arg;
+  for (size_t i = job->first; i < job->count && job->err == 0; i += 2) {
+    int r = walk_pid(job->procfd, job->names[i], &job->pairs);
+    if (r < 0) job->err = -r;
+    else job->hidden += (uint32_t)r;
+  }
+  return NULL;
+}
+
 static napi_value socket_fds(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -307,66 +369,60 @@ static napi_value socket_fds(napi_env env, napi_callback_info info) {
   }
   DIR *procs = opendir(root);
   if (!procs) return throw_errno(env, root, errno);
-  vec pairs = {0}; /* float64 inode, float64 pid */
-  uint32_t hidden = 0;
+  /* the pids first, then the two halves on two threads */
+  char(*names)[16] = NULL;
+  size_t count = 0, cap = 0;
   struct dirent *p;
   while ((p = readdir(procs)) != NULL) {
     if (!all_digits(p->d_name) || strlen(p->d_name) > 10) continue; /* not a pid */
-    double pid = strtod(p->d_name, NULL);
-    char sub[32];
-    snprintf(sub, sizeof sub, "%s/fd", p->d_name);
-    int fdfd = openat(dirfd(procs), sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fdfd < 0) {
-      if (denied(errno)) hidden++;
-      continue; /* gone, or not a process directory */
-    }
-    DIR *fds = fdopendir(fdfd);
-    if (!fds) {
-      close(fdfd);
-      continue;
-    }
-    struct dirent *f;
-    while ((f = readdir(fds)) != NULL) {
-      if (f->d_name[0] == '.') continue;
-      char target[64];
-      ssize_t n = readlinkat(fdfd, f->d_name, target, sizeof target);
-      if (n < 0) {
-        if (denied(errno)) {
-          hidden++;
-          break;
-        }
-        continue; /* closed meanwhile, or not a link in a copied tree */
-      }
-      if (n == (ssize_t)sizeof target) continue; /* longer than any socket link: not one */
-      int64_t inode = socket_inode(target, n);
-      if (inode < 0) continue;
-      if (vec_reserve(&pairs, 16)) {
-        closedir(fds);
+    if (count == cap) {
+      cap = cap ? cap * 2 : 1024;
+      char(*grown)[16] = realloc(names, cap * sizeof *names);
+      if (!grown) {
+        free(names);
         closedir(procs);
-        free(pairs.data);
-        napi_throw_error(env, NULL, "out of memory");
-        return NULL;
+        return throw_errno(env, "socketFds", ENOMEM);
       }
-      double rec[2] = {(double)inode, pid};
-      memcpy(pairs.data + pairs.len, rec, sizeof rec);
-      pairs.len += sizeof rec;
+      names = grown;
     }
-    closedir(fds);
+    memcpy(names[count++], p->d_name, strlen(p->d_name) + 1);
   }
+  walk_job jobs[2] = {{dirfd(procs), names, count, 0, {0}, 0, 0}, {dirfd(procs), names, count, 1, {0}, 0, 0}};
+  pthread_t helper;
+  int threaded = pthread_create(&helper, NULL, walk_half, &jobs[1]) == 0;
+  walk_half(&jobs[0]);
+  if (threaded) pthread_join(helper, NULL);
+  else walk_half(&jobs[1]); /* no thread to be had: walk the other half here */
   closedir(procs);
+  free(names);
+  int err = jobs[0].err ? jobs[0].err : jobs[1].err;
+  vec all = {0};
+  if (!err && vec_reserve(&all, jobs[0].pairs.len + jobs[1].pairs.len + 1)) err = ENOMEM;
+  if (!err) {
+    for (int i = 0; i < 2; i++) {
+      if (jobs[i].pairs.len) memcpy(all.data + all.len, jobs[i].pairs.data, jobs[i].pairs.len);
+      all.len += jobs[i].pairs.len;
+    }
+  }
+  free(jobs[0].pairs.data);
+  free(jobs[1].pairs.data);
+  if (err) {
+    free(all.data);
+    return throw_errno(env, "socketFds", err);
+  }
   /* A Float64Array over its own ArrayBuffer: aligned, read without copying in JS */
   napi_value result, ab, arr, h;
   void *dst;
-  if (napi_create_arraybuffer(env, pairs.len, &dst, &ab) != napi_ok) {
-    free(pairs.data);
+  if (napi_create_arraybuffer(env, all.len, &dst, &ab) != napi_ok) {
+    free(all.data);
     napi_throw_error(env, NULL, "out of memory");
     return NULL;
   }
-  if (pairs.len) memcpy(dst, pairs.data, pairs.len);
-  free(pairs.data);
-  napi_create_typedarray(env, napi_float64_array, pairs.len / 8, ab, 0, &arr);
+  if (all.len) memcpy(dst, all.data, all.len);
+  free(all.data);
+  napi_create_typedarray(env, napi_float64_array, all.len / 8, ab, 0, &arr);
   napi_create_object(env, &result);
-  napi_create_uint32(env, hidden, &h);
+  napi_create_uint32(env, jobs[0].hidden + jobs[1].hidden, &h);
   napi_set_named_property(env, result, "pairs", arr);
   napi_set_named_property(env, result, "hiddenPids", h);
   return result;

@@ -66,8 +66,11 @@ export interface AuditReport {
   warnings: string[];
 }
 
+/** Looked up, not searched: the report sort ranks every finding many times. */
+const RANK = Object.fromEntries(SEVERITIES.map((s, i) => [s, i])) as Record<Severity, number>;
+
 export function severityRank(severity: Severity): number {
-  return SEVERITIES.indexOf(severity);
+  return RANK[severity];
 }
 
 /** True when `severity` is at least as bad as `threshold`. */
