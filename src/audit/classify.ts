@@ -51,31 +51,36 @@ const serviceRefs = new WeakMap<Service, { id: string; name: string }>();
 const processRefs = new WeakMap<ProcessInfo, { name: string; pid: number; unit: string | null }>();
 const NO_RISKS: FindingRisk[] = [];
 
+function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: () => V): V {
+  let value = cache.get(key);
+  if (value === undefined) {
+    value = make();
+    cache.set(key, value);
+  }
+  return value;
+}
+
 function risksFor(service: Service | undefined, socket: Socket): FindingRisk[] {
   if (!service) return NO_RISKS;
-  let byProtocol = risksCache.get(service);
-  if (byProtocol === undefined) risksCache.set(service, (byProtocol = {}));
-  return (byProtocol[socket.protocol] ??= service.risks
+  const byProtocol = memo(risksCache, service, (): { tcp?: FindingRisk[]; udp?: FindingRisk[] } => ({}));
+  const cached = byProtocol[socket.protocol];
+  if (cached !== undefined) return cached;
+  const risks = service.risks
     .filter((risk) => risk.protocol === undefined || risk.protocol === socket.protocol)
     .map((risk) => ({
       kind: risk.kind,
       summary: risk.summary,
       ...(risk.amplification === undefined ? {} : { amplification: risk.amplification }),
-    })));
+    }));
+  byProtocol[socket.protocol] = risks;
+  return risks;
 }
 
-function serviceRef(service: Service): { id: string; name: string } {
-  let ref = serviceRefs.get(service);
-  if (ref === undefined) serviceRefs.set(service, (ref = { id: service.id, name: service.name }));
-  return ref;
-}
+const serviceRef = (service: Service) =>
+  memo(serviceRefs, service, () => ({ id: service.id, name: service.name }));
 
-function processRef(owner: ProcessInfo): { name: string; pid: number; unit: string | null } {
-  let ref = processRefs.get(owner);
-  if (ref === undefined)
-    processRefs.set(owner, (ref = { name: owner.name, pid: owner.pid, unit: owner.unit }));
-  return ref;
-}
+const processRef = (owner: ProcessInfo) =>
+  memo(processRefs, owner, () => ({ name: owner.name, pid: owner.pid, unit: owner.unit }));
 
 interface Judged {
   socket: Socket;
