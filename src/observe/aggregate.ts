@@ -4,12 +4,12 @@
  * top sources and backscatter victims. Pure: packets in, plain serialisable rows out; the store persists them.
  *
  * Memory is bounded under floods of unique sources: distinct counters turn into fixed-size sketches
- * past `distinctBound` values, and top sources/victims are Space-Saving summaries of fixed capacity.
+ * past `distinctBound` values, and top sources/victims are Misra–Gries summaries of fixed capacity.
  * What remains is one entry per active (protocol, port) per open bucket; `drain` hands closed buckets off.
  */
 import type { Classification, PacketKind } from "./classify.js";
 import { Distinct, type DistinctOptions, type DistinctState } from "./distinct.js";
-import { SpaceSaving } from "./heavy.js";
+import { HeavyHitters } from "./heavy.js";
 import type { DecodedPacket, TransportProtocol } from "./types.js";
 
 export type BucketSize = "1m" | "1h" | "1d";
@@ -22,7 +22,7 @@ export interface AggregatorOptions {
   distinctBound?: number;
   /** HyperLogLog precision of those sketches. */
   precision?: number;
-  /** Space-Saving capacity for top sources and for victims, per bucket. */
+  /** Heavy-hitter capacity for top sources and for victims, per bucket (twice this many counters at most). */
   heavyCapacity?: number;
   /** Ports reported in `topPorts` (TSUBAME shows 5). */
   topPorts?: number;
@@ -57,7 +57,7 @@ export interface PortRow {
 export interface RankedAddress {
   address: string;
   packets: number;
-  /** Space-Saving's bound on overcounting: `packets - error` is a guaranteed lower bound. */
+  /** The bound on overcounting: `packets - error` is a guaranteed lower bound. */
   error: number;
 }
 
@@ -76,6 +76,9 @@ export interface BucketRow {
   victims: number;
   topVictims: RankedAddress[];
   ports: PortRow[];
+  sourcesState?: DistinctState;
+  destinationsState?: DistinctState;
+  victimsState?: DistinctState;
 }
 
 interface PortState {
@@ -100,20 +103,21 @@ interface BucketState {
   lastSeen: number;
   sources: Distinct;
   destinations: Distinct;
-  topSources: SpaceSaving;
+  topSources: HeavyHitters;
   backscatterPackets: number;
   victims: Distinct;
-  topVictims: SpaceSaving;
-  ports: Map<string, PortState>;
+  topVictims: HeavyHitters;
+  ports: Map<number, PortState>;
 }
 
 const PORTLESS = new Set<TransportProtocol>(["icmp", "icmpv6", "other"]);
+const PROTOCOL_INDEX: Record<TransportProtocol, number> = { tcp: 0, udp: 1, icmp: 2, icmpv6: 3, other: 4 };
 
 function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
-function ranked(summary: SpaceSaving, n: number): RankedAddress[] {
+function ranked(summary: HeavyHitters, n: number): RankedAddress[] {
   return summary.top(n).map((h) => ({ address: h.key, packets: h.count, error: h.error }));
 }
 
@@ -156,10 +160,10 @@ export class Aggregator {
         lastSeen: p.timeMicros,
         sources: new Distinct(this.distinct),
         destinations: new Distinct(this.distinct),
-        topSources: new SpaceSaving(this.heavyCapacity),
+        topSources: new HeavyHitters(this.heavyCapacity),
         backscatterPackets: 0,
         victims: new Distinct(this.distinct),
-        topVictims: new SpaceSaving(this.heavyCapacity),
+        topVictims: new HeavyHitters(this.heavyCapacity),
         ports: new Map(),
       };
       this.open.set(bucket, b);
@@ -178,7 +182,8 @@ export class Aggregator {
     }
 
     const port = PORTLESS.has(p.protocol) ? null : p.destinationPort;
-    const key = `${p.protocol}/${port ?? ""}`;
+    // A number, not "udp/11211": no string built and hashed per packet.
+    const key = PROTOCOL_INDEX[p.protocol] * 65537 + (port ?? 65536);
     let s = b.ports.get(key);
     if (s === undefined) {
       s = {
@@ -260,7 +265,7 @@ export class Aggregator {
           (x.protocol < y.protocol ? -1 : x.protocol > y.protocol ? 1 : 0) ||
           (x.port ?? -1) - (y.port ?? -1),
       );
-    return {
+    const row: BucketRow = {
       bucket: b.bucket,
       bucketSize: this.bucketSize,
       packets: b.packets,
@@ -281,6 +286,12 @@ export class Aggregator {
       topVictims: ranked(b.topVictims, this.topSourcesN),
       ports,
     };
+    if (this.sketches) {
+      row.sourcesState = b.sources.toState();
+      row.destinationsState = b.destinations.toState();
+      row.victimsState = b.victims.toState();
+    }
+    return row;
   }
 
   private portRow(bucket: number, s: PortState): PortRow {

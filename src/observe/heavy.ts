@@ -1,23 +1,28 @@
 /**
- * Space-Saving (Metwally, Agrawal, El Abbadi 2005): the top-k heavy hitters of a stream in k entries.
- * Any item seen more than total/k times is guaranteed to be held; each count overestimates by at most
- * its `error`. Entries live in a min-heap by count so replacing the smallest is O(log k), not O(k):
- * under a flood of unique sources every packet replaces the minimum.
+ * Top-k heavy hitters of a stream (top sources, top victims) in bounded memory: Misra–Gries with
+ * batched decrements. Up to 2k counters are held; when a new key would make 2k + 1, every counter
+ * drops by the (k+1)-th largest count and those at or below zero go, which leaves at most k. Each
+ * such step removes that amount from at least k + 1 counters, so the total decrement D stays below
+ * N / (k + 1): any key seen more than N / k times is always held, and its reported count
+ * (counter + D) overestimates by at most D.
+ *
+ * Why not Space-Saving with a heap (the first version): under a flood of unique, spoofed sources
+ * every packet evicted the minimum and sifted it through the heap, a quarter of ingest time; here a
+ * new key is one Map insert, and the sort every k new keys costs O(log k) per key.
  */
 
 export interface HeavyHitter {
   key: string;
+  /** Upper bound of the key's true count. */
   count: number;
-  /** The count may exceed the true count by up to this much (what the evicted entry had). */
+  /** The count may exceed the true count by up to this much: `count - error` is a lower bound. */
   error: number;
 }
 
-export class SpaceSaving {
+export class HeavyHitters {
   readonly capacity: number;
-  private readonly keys: string[] = [];
-  private readonly counts: number[] = [];
-  private readonly errors: number[] = [];
-  private readonly index = new Map<string, number>();
+  private counters = new Map<string, number>();
+  private decremented = 0;
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 1)
@@ -25,78 +30,37 @@ export class SpaceSaving {
     this.capacity = capacity;
   }
 
+  /** Counters held (at most 2 × capacity). */
   get size(): number {
-    return this.keys.length;
+    return this.counters.size;
   }
 
   add(key: string, weight = 1): void {
-    const at = this.index.get(key);
-    if (at !== undefined) {
-      this.counts[at]! += weight;
-      this.siftDown(at);
+    const count = this.counters.get(key);
+    if (count !== undefined) {
+      this.counters.set(key, count + weight);
       return;
     }
-    if (this.keys.length < this.capacity) {
-      const i = this.keys.length;
-      this.keys.push(key);
-      this.counts.push(weight);
-      this.errors.push(0);
-      this.index.set(key, i);
-      this.siftUp(i);
-      return;
-    }
-    // Evict the minimum: the newcomer inherits its count as possible overestimate.
-    const min = this.counts[0]!;
-    this.index.delete(this.keys[0]!);
-    this.keys[0] = key;
-    this.counts[0] = min + weight;
-    this.errors[0] = min;
-    this.index.set(key, 0);
-    this.siftDown(0);
+    if (this.counters.size >= 2 * this.capacity) this.shrink();
+    this.counters.set(key, weight);
   }
 
-  /** Entries by count, largest first (ties by key, for stable output). */
+  /** The largest entries, largest first (ties by key, for stable output); at most `capacity`. */
   top(n = this.capacity): HeavyHitter[] {
-    return this.keys
-      .map((key, i) => ({ key, count: this.counts[i]!, error: this.errors[i]! }))
+    const d = this.decremented;
+    return [...this.counters]
+      .map(([key, count]) => ({ key, count: count + d, error: d }))
       .sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .slice(0, n);
+      .slice(0, Math.min(n, this.capacity));
   }
 
-  private swap(i: number, j: number): void {
-    const k = this.keys[i]!;
-    const c = this.counts[i]!;
-    const e = this.errors[i]!;
-    this.keys[i] = this.keys[j]!;
-    this.counts[i] = this.counts[j]!;
-    this.errors[i] = this.errors[j]!;
-    this.keys[j] = k;
-    this.counts[j] = c;
-    this.errors[j] = e;
-    this.index.set(this.keys[i]!, i);
-    this.index.set(k, j);
-  }
-
-  private siftUp(i: number): void {
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (this.counts[parent]! <= this.counts[i]!) return;
-      this.swap(i, parent);
-      i = parent;
-    }
-  }
-
-  private siftDown(i: number): void {
-    const n = this.keys.length;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let smallest = i;
-      if (l < n && this.counts[l]! < this.counts[smallest]!) smallest = l;
-      if (r < n && this.counts[r]! < this.counts[smallest]!) smallest = r;
-      if (smallest === i) return;
-      this.swap(i, smallest);
-      i = smallest;
-    }
+  private shrink(): void {
+    const values = Float64Array.from(this.counters.values()).sort();
+    const cut = values[values.length - 1 - this.capacity]!;
+    // A fresh map of the survivors: cheaper than deleting most keys of the old one.
+    const kept = new Map<string, number>();
+    for (const [key, count] of this.counters) if (count > cut) kept.set(key, count - cut);
+    this.counters = kept;
+    this.decremented += cut;
   }
 }

@@ -3,7 +3,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { Aggregator } from "../../src/observe/aggregate.js";
 import { classifyPacket } from "../../src/observe/classify.js";
-import { SpaceSaving } from "../../src/observe/heavy.js";
+import { HeavyHitters } from "../../src/observe/heavy.js";
 import type { DecodedPacket } from "../../src/observe/types.js";
 import { icmp, packet, udp } from "./packets.js";
 
@@ -220,20 +220,21 @@ describe("Aggregator", () => {
   });
 });
 
-describe("SpaceSaving", () => {
+describe("HeavyHitters", () => {
   it("is exact while under capacity and keeps every item above total/k", () => {
     fc.assert(
       fc.property(
         fc.array(fc.nat(40), { maxLength: 500, size: "max" }),
         fc.integer({ min: 1, max: 30 }),
         (items, k) => {
-          const ss = new SpaceSaving(k);
+          const ss = new HeavyHitters(k);
           const truth = new Map<string, number>();
           for (const x of items) {
             ss.add(String(x));
             truth.set(String(x), (truth.get(String(x)) ?? 0) + 1);
           }
-          assert.ok(ss.size <= k);
+          assert.ok(ss.size <= 2 * k);
+          assert.ok(ss.top().length <= k);
           const held = new Map(ss.top().map((h) => [h.key, h]));
           for (const [key, count] of truth) {
             if (count > items.length / k) assert.ok(held.has(key), `${key} (${count}) missing`);
