@@ -5,6 +5,7 @@
  * same file; tool tags against what each tool is known to do.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { describe, it } from "node:test";
 import { openCapture } from "../../src/observe/capture/open.js";
 import { classifyPacket, type PacketKind } from "../../src/observe/classify.js";
@@ -30,8 +31,12 @@ interface Capture {
   decodeProblems: string[];
 }
 
+/** MOAT_REAL_CAPTURES=DIR checks a freshly made set (OUT=DIR make-real-captures.sh) instead of the committed one. */
+const captureDir = process.env.MOAT_REAL_CAPTURES;
+const capturePath = (name: string) => (captureDir ? join(captureDir, name) : fixture(`real/${name}`));
+
 async function classifyFile(name: string): Promise<Capture> {
-  const path = fixture(`real/${name}`);
+  const path = capturePath(name);
   const reader = await openCapture(path);
   const into = newDecodedPacket();
   const rows: Row[] = [];
