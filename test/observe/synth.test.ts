@@ -16,9 +16,11 @@ import {
   type SynthSummary,
   writeSyntheticPcap,
 } from "../../bench/observe/synth.js";
+import { Aggregator } from "../../src/observe/aggregate.js";
 import { openCapture } from "../../src/observe/capture/open.js";
 import { classifyPacket } from "../../src/observe/classify.js";
 import { decodePacket, newDecodedPacket } from "../../src/observe/decode.js";
+import { detectSurges } from "../../src/observe/trend.js";
 import { toolMissing } from "../helpers/skip.js";
 
 const dir = mkdtempSync(join(tmpdir(), "moat-synth-test-"));
@@ -134,6 +136,26 @@ describe("writeSyntheticPcap", () => {
     const packetsDuring = summary.perPort["udp/11211"]!.slice(surge.bucket).reduce((a, b) => a + b, 0);
     assert.ok(packetsDuring >= surge.packets);
     assert.deepEqual([...back.probes.get("udp/11211")!], ["memcached-stats"]);
+  });
+
+  it("through the aggregator and surge detector: 11211/udp alerts in the surge bucket, 23/tcp and 445/tcp never", async () => {
+    const summary = await written;
+    const surge = summary.surges[0]!;
+    const agg = new Aggregator({ bucket: "1h" });
+    const reader = await openCapture(path);
+    const into = newDecodedPacket();
+    await reader.forEach((record) => {
+      if (decodePacket(record, into) === null) agg.add(into, classifyPacket(into));
+    });
+    await reader.close();
+    const points = agg.buckets().flatMap((bucket) => bucket.ports);
+    const alerts = detectSurges(points, { bucketSeconds: summary.bucketSeconds });
+    const first = alerts.find((a) => a.protocol === "udp" && a.port === 11211 && a.metric === "sources");
+    assert.equal(first?.bucket, summary.start + surge.bucket * summary.bucketSeconds, JSON.stringify(alerts));
+    assert.deepEqual(
+      alerts.filter((a) => a.protocol === "tcp" && (a.port === 23 || a.port === 445)),
+      [],
+    );
   });
 
   it("same options and seed give the same bytes; another seed other bytes", async () => {
