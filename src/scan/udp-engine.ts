@@ -23,7 +23,7 @@
  * Stray and forged datagrams are counted and dropped.
  *
  * Timeouts adapt to the measured round trip, the way nmap does (scan_engine.cc, `adjust_timeouts2`,
- * after RFC 6298 §2): every matched reply, and every ICMP error on a connected retry socket, is a
+ * after RFC 6298 §2): every matched reply, and every ICMP error on a connected socket (one datagram), is a
  * sample R of the round trip of the attempt it answers; the scan keeps one smoothed RTT and variance
  *   first sample:  srtt = R,  rttvar = R / 2
  *   later ones:    rttvar = 3/4 · rttvar + 1/4 · |srtt − R|,  srtt = 7/8 · srtt + 1/8 · R
