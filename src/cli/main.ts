@@ -12,6 +12,7 @@ const COMMANDS: Record<string, () => Promise<(program: Command) => void>> = {
   audit: async () => (await import("./audit.js")).registerAudit,
   catalog: async () => (await import("./catalog.js")).registerCatalog,
   filter: async () => (await import("./filter.js")).registerFilter,
+  observe: async () => (await import("./observe.js")).registerObserve,
   scan: async () => (await import("./scan.js")).registerScan,
 };
 
@@ -26,6 +27,7 @@ Examples:
   sudo moat audit --all-netns --json       every network namespace, containers included, as JSON
   moat audit --fail-on high                exit 1 when anything high or critical is found (for CI)
   moat catalog 11211/udp                   what is memcached's UDP port, and why it matters
+  moat observe ingest --db t.duckdb x.pcap count scans hitting unused addresses, alert on surges
 
 Exit status:
   0  no finding at or above --fail-on (or no --fail-on given)

@@ -56,9 +56,11 @@ type Row = Record<string, unknown>;
 
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as number));
 
+/** A stored counter state: DuckDB hands BLOBs back as DuckDBBlobValue ({ bytes }). */
 function state(v: unknown): DistinctState | undefined {
-  if (!(v instanceof Uint8Array)) return undefined;
-  return decodeDistinct(v) ?? undefined;
+  const bytes = v instanceof Uint8Array ? v : (v as { bytes?: unknown } | null)?.bytes;
+  if (!(bytes instanceof Uint8Array)) return undefined;
+  return decodeDistinct(bytes) ?? undefined;
 }
 
 function blob(s: DistinctState | undefined): Uint8Array | null {

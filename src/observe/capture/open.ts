@@ -5,6 +5,7 @@
  * is the reader's business and becomes problems, not throws.
  */
 import { createReadStream } from "node:fs";
+import type { Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { InputError } from "../../errors.js";
 import { isPcapMagic, PcapReader } from "./pcap.js";
@@ -38,6 +39,24 @@ export async function openCapture(path: string): Promise<CaptureReader> {
     return readerFor(head, source, path, " (after gunzip)");
   }
   return readerFor(first, file, path, "");
+}
+
+/**
+ * A capture arriving on a stream (`tcpdump -w -`); null when the stream ends before the magic
+ * number (the producer died before writing anything).
+ */
+export async function openCaptureStream(stream: Readable, name: string): Promise<CaptureReader | null> {
+  const source = streamSource(stream);
+  let head: Buffer = Buffer.alloc(0);
+  while (head.length < 4) {
+    const more = await source.more(head);
+    if (more === null) {
+      await source.close();
+      return null;
+    }
+    head = more;
+  }
+  return readerFor(head, source, name, "");
 }
 
 /** A reader over an in-memory capture (tests, already-loaded data); no gzip. */
