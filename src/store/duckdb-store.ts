@@ -99,7 +99,14 @@ export async function openDuckDbStore(
   }
   const connection = await instance.connect();
   const store = new DuckDbStore(path, instance, connection);
-  await store.prepare(options.readOnly ?? false);
+  try {
+    await store.prepare(options.readOnly ?? false);
+  } catch (error) {
+    // Refused (another version, another database): release the file before saying so.
+    connection.closeSync();
+    instance.closeSync();
+    throw error;
+  }
   return store;
 }
 
@@ -112,7 +119,17 @@ export class DuckDbStore implements ObserveStore {
 
   /** Create the tables on a new file; check the schema version on an old one. */
   async prepare(readOnly: boolean): Promise<void> {
-    if (!readOnly) await this.db.run(SCHEMA);
+    if (!readOnly) {
+      // A DuckDB file of something else given as --db by mistake: refuse rather than add tables to it.
+      const tables = await this.rows("SELECT table_name FROM information_schema.tables");
+      const names = tables.map((t) => t.table_name as string);
+      if (names.length > 0 && !names.includes("moat_meta"))
+        throw new InputError(
+          `not a moat observe store (a DuckDB database with other tables: ${names.slice(0, 5).join(", ")}); give --db a new file`,
+          { file: this.path },
+        );
+      await this.db.run(SCHEMA);
+    }
     let version: number | null = null;
     try {
       const rows = await this.rows("SELECT value FROM moat_meta WHERE key = 'schema'");
