@@ -27,6 +27,8 @@ export async function runLive(flags: LiveFlags): Promise<void> {
   for (const s of bucketSizes)
     if (!(s in BUCKET_SECONDS))
       throw new InputError(`--buckets: "${s}" is not a bucket size; use 1m, 1h, 1d`);
+  const commitEverySeconds = seconds("--commit-every", flags.commitEvery, 1, 3600);
+  const latenessSeconds = seconds("--lateness", flags.lateness, 0, 3600);
   const { openDuckDbStore } = await import("../store/duckdb-store.js");
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -40,30 +42,36 @@ export async function runLive(flags: LiveFlags): Promise<void> {
     filter: flags.filter,
     tcpdump: flags.tcpdump,
     bucketSizes,
-    commitEverySeconds: seconds("--commit-every", flags.commitEvery, 1, 3600),
-    latenessSeconds: seconds("--lateness", flags.lateness, 0, 3600),
+    commitEverySeconds,
+    latenessSeconds,
     openStore: () => openDuckDbStore(flags.db),
     signal: controller.signal,
     log,
     onCommit: async (_counts, buckets) => {
       const closed = buckets.filter((b) => b.size === alertSize).map((b) => b.bucket);
       if (closed.length === 0) return;
-      const store = await openDuckDbStore(flags.db, { readOnly: true });
+      // The rows are written by now: a failure to look for alerts must not count as a failed commit.
       try {
-        const report = await buildReport(store, { bucketSize: alertSize, since: Math.min(...closed) });
-        for (const a of report.alerts.filter((x) => closed.includes(x.bucket))) {
-          process.stdout.write(
-            flags.json ? `${JSON.stringify(a)}\n` : `surge: ${alertLine(a, () => undefined)}\n`,
-          );
+        const store = await openDuckDbStore(flags.db, { readOnly: true });
+        try {
+          const report = await buildReport(store, { bucketSize: alertSize, since: Math.min(...closed) });
+          for (const a of report.alerts.filter((x) => closed.includes(x.bucket))) {
+            process.stdout.write(
+              flags.json ? `${JSON.stringify(a)}\n` : `surge: ${alertLine(a, () => undefined)}\n`,
+            );
+          }
+        } finally {
+          await store.close();
         }
-      } finally {
-        await store.close();
+      } catch (error) {
+        log(`could not look for surges: ${(error as Error).message.split("\n")[0]}`);
       }
     },
+  }).finally(() => {
+    process.removeListener("SIGINT", stop);
+    process.removeListener("SIGTERM", stop);
   });
-  process.removeListener("SIGINT", stop);
-  process.removeListener("SIGTERM", stop);
   log(
-    `stopped: ${summary.counts.packets.toLocaleString("en-US")} packets in ${summary.commits} commits, tcpdump started ${summary.runs} time(s); ingest ${summary.ingestId}`,
+    `stopped: ${summary.counts.packets.toLocaleString("en-US")} packets in ${summary.commits} commits, tcpdump started ${summary.runs} time(s); ${summary.ingestId === null ? "nothing recorded" : `ingest ${summary.ingestId}`}`,
   );
 }

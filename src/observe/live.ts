@@ -13,8 +13,8 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { EnvironmentError } from "../errors.js";
-import type { ObserveStore } from "../store/observe-store.js";
-import type { BucketSize } from "./aggregate.js";
+import type { ObserveStore, StoredProblem } from "../store/observe-store.js";
+import type { BucketRow, BucketSize } from "./aggregate.js";
 import { openCaptureStream } from "./capture/open.js";
 import type { CaptureReader } from "./capture/reader.js";
 import { IngestPipeline, type PipelineCounts } from "./pipeline.js";
@@ -34,10 +34,13 @@ export interface LiveOptions {
   onCommit?: (counts: PipelineCounts, buckets: { size: BucketSize; bucket: number }[]) => Promise<void>;
   /** Restart pauses, ms (tests shorten them). */
   restartDelays?: { first: number; max: number };
+  /** How long the start and the last commit wait for a store another process holds, ms (60 s). */
+  storePatienceMs?: number;
 }
 
 export interface LiveSummary {
-  ingestId: number;
+  /** null when it was stopped before tcpdump ever captured (nothing was recorded). */
+  ingestId: number | null;
   counts: PipelineCounts;
   /** tcpdump runs: 1 + restarts. */
   runs: number;
@@ -53,26 +56,38 @@ function tcpdumpArgs(options: LiveOptions): string[] {
   return args;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
+    if (signal?.aborted) return resolve();
     const timer = setTimeout(done, ms);
     function done() {
       clearTimeout(timer);
-      signal.removeEventListener("abort", done);
+      signal?.removeEventListener("abort", done);
       resolve();
     }
-    signal.addEventListener("abort", done, { once: true });
+    signal?.addEventListener("abort", done, { once: true });
   });
 }
+
+const firstLine = (error: unknown) => (error instanceof Error ? error.message : String(error)).split("\n")[0];
 
 export async function runLiveCapture(options: LiveOptions): Promise<LiveSummary> {
   const { signal, log } = options;
   const source = `live:${options.interface}${options.filter ? ` (${options.filter})` : ""}`;
-  const first = await options.openStore();
-  const ingestId = await first
-    .startIngest({ source, fingerprint: null, kind: "live", bucketSizes: options.bucketSizes })
-    .finally(() => first.close());
+  let ingestId: number | null = null;
+  const startIngest = async () => {
+    const store = (await openStore(patience))!;
+    try {
+      ingestId = await store.startIngest({
+        source,
+        fingerprint: null,
+        kind: "live",
+        bucketSizes: options.bucketSizes,
+      });
+    } finally {
+      await store.close();
+    }
+  };
 
   const pipeline = new IngestPipeline({
     bucketSizes: options.bucketSizes,
@@ -80,29 +95,83 @@ export async function runLiveCapture(options: LiveOptions): Promise<LiveSummary>
   });
   let commits = 0;
   let committing: Promise<void> = Promise.resolve();
-  const readerProblems: { index: number; offset: number; problem: string }[] = [];
+  const readerProblems: StoredProblem[] = [];
+  /** Taken from the pipeline but not written (the store failed mid-commit): the next commit's. */
+  const unwritten: { rows: BucketRow[]; problems: StoredProblem[] } = { rows: [], problems: [] };
+  /** Packets and problems as of the last commit: progress alone is worth a commit too. */
+  let committed = { packets: 0, problems: 0 };
+  let busy = false;
+  const problemTotal = () => Object.values(pipeline.counts.decodeProblems).reduce((a, b) => a + b, 0);
+
+  /**
+   * The store is opened per commit. Another process may hold it for a moment (`moat observe report`,
+   * `ingests`; DuckDB allows one writing process or several reading ones): a timed commit then
+   * leaves everything pending for the next one; the start and the last commit wait up to
+   * storePatienceMs.
+   */
+  const patience = options.storePatienceMs ?? 60_000;
+  const openStore = async (patienceMs: number): Promise<ObserveStore | null> => {
+    const deadline = Date.now() + patienceMs;
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2000)) {
+      try {
+        const store = await options.openStore();
+        if (busy) log("the store is free again");
+        busy = false;
+        return store;
+      } catch (error) {
+        // Only a store held by another process is worth waiting for (the DuckDB store says so with an
+        // EnvironmentError); a file that is not a store will not become one.
+        if (!(error instanceof EnvironmentError)) throw error;
+        if (!busy) log(`the store is busy (${firstLine(error)}); keeping the counts and trying again`);
+        busy = true;
+        if (Date.now() >= deadline) {
+          if (patienceMs > 0) throw error;
+          return null;
+        }
+        await sleep(wait);
+      }
+    }
+  };
 
   const commit = (complete: boolean): Promise<void> => {
     // One commit at a time, in order: the timer may fire while the previous one is still writing.
     committing = committing.then(async () => {
+      if (ingestId === null) return;
       if (!complete) pipeline.closeBuckets(Date.now() * 1000);
       else pipeline.closeAll();
+      const c = pipeline.counts;
+      const nothingNew =
+        pipeline.pendingSize === 0 &&
+        unwritten.rows.length === 0 &&
+        unwritten.problems.length === 0 &&
+        readerProblems.length === 0 &&
+        c.packets === committed.packets &&
+        problemTotal() === committed.problems;
+      if (nothingNew && !complete) return;
+      const store = await openStore(complete ? patience : 0);
+      if (store === null) return;
       pipeline.addReaderProblems(readerProblems.splice(0));
-      const { rows, problems } = pipeline.takeBatch();
-      if (rows.length === 0 && problems.length === 0 && !complete) return;
-      const store = await options.openStore();
+      const batch = pipeline.takeBatch();
+      const rows = unwritten.rows.splice(0).concat(batch.rows);
+      const problems = unwritten.problems.splice(0).concat(batch.problems);
+      const progress = { packets: c.packets, problems: problemTotal() };
       try {
-        const c = pipeline.counts;
         await store.commit(ingestId, {
           rows,
-          packets: c.packets,
-          problems: Object.values(c.decodeProblems).reduce((a, b) => a + b, 0),
+          packets: progress.packets,
+          problems: progress.problems,
           newProblems: problems,
           complete,
         });
+      } catch (error) {
+        // The commit is one transaction: nothing of it landed, so all of it goes with the next one.
+        unwritten.rows.unshift(...rows);
+        unwritten.problems.unshift(...problems);
+        throw error;
       } finally {
         await store.close();
       }
+      committed = progress;
       commits++;
       await options.onCommit?.(
         pipeline.counts,
@@ -112,6 +181,11 @@ export async function runLiveCapture(options: LiveOptions): Promise<LiveSummary>
     return committing;
   };
 
+  // A store that cannot be opened (not a store, a newer schema) fails here, before any capture. The
+  // ingest is recorded only once tcpdump captures: a wrong interface or a missing tcpdump leaves the
+  // store as it was.
+  await (await openStore(patience))!.close();
+
   const timer = setInterval(() => {
     commit(false).catch((error: Error) => log(`could not write to the store: ${error.message}`));
   }, options.commitEverySeconds * 1000);
@@ -119,30 +193,51 @@ export async function runLiveCapture(options: LiveOptions): Promise<LiveSummary>
   let runs = 0;
   let delay = options.restartDelays?.first ?? 1000;
   const maxDelay = options.restartDelays?.max ?? 30_000;
+  let failure: unknown = null;
   try {
     while (!signal.aborted) {
       runs++;
       const started = Date.now();
-      const outcome = await captureOnce(options, pipeline, (p) => readerProblems.push(...p));
+      let outcome: CaptureOutcome;
+      try {
+        outcome = await captureOnce(
+          options,
+          pipeline,
+          (p) => readerProblems.push(...p),
+          async () => {
+            if (ingestId === null) await startIngest();
+            log(`tcpdump is capturing on ${options.interface}${runs > 1 ? ` (run ${runs})` : ""}`);
+          },
+        );
+      } catch (error) {
+        // A first start that fails is fatal (no tcpdump, no store); later, keep trying.
+        if (ingestId === null) throw error;
+        outcome = { gotHeader: false, exit: firstLine(error) ?? "error", stderr: "" };
+      }
       if (signal.aborted) break;
-      if (!outcome.gotHeader && runs === 1) {
+      if (!outcome.gotHeader && ingestId === null) {
         throw new EnvironmentError(
-          `tcpdump could not capture on ${options.interface}: ${outcome.stderr.trim() || `exit ${outcome.exit}`}`,
+          `tcpdump could not capture on ${options.interface}: ${outcome.stderr.trim() || outcome.exit}`,
           "check the interface name (ip link), and run as root or give tcpdump CAP_NET_RAW and CAP_NET_ADMIN",
         );
       }
       // A run that lasted a while was healthy: start the back-off again from the beginning.
       if (Date.now() - started > 60_000) delay = options.restartDelays?.first ?? 1000;
-      log(
-        `tcpdump stopped (${outcome.exit}${outcome.stderr.trim() ? `: ${outcome.stderr.trim().split("\n").at(-1)}` : ""}); starting it again in ${Math.round(delay / 100) / 10} s`,
-      );
+      // tcpdump's last word, unless it is only its greeting ("listening on ...").
+      const said = outcome.stderr.trim().split("\n").at(-1) ?? "";
+      const why = said === "" || said.startsWith("tcpdump: listening on") ? "" : `: ${said}`;
+      log(`tcpdump stopped (${outcome.exit}${why}); starting it again in ${Math.round(delay / 100) / 10} s`);
       await sleep(delay, signal);
       delay = Math.min(delay * 2, maxDelay);
     }
+  } catch (error) {
+    failure = error;
   } finally {
     clearInterval(timer);
   }
+  // Whatever ended the capture, what was counted is written (nothing, if no ingest was started).
   await commit(true);
+  if (failure !== null) throw failure;
   return { ingestId, counts: pipeline.counts, runs, commits };
 }
 
@@ -152,36 +247,37 @@ interface CaptureOutcome {
   stderr: string;
 }
 
-/** One tcpdump run, until it exits or the signal stops it. */
+/** One tcpdump run, until it exits or the signal stops it; `onHeader` once it is capturing. */
 async function captureOnce(
   options: LiveOptions,
   pipeline: IngestPipeline,
-  onProblems: (problems: { index: number; offset: number; problem: string }[]) => void,
+  onProblems: (problems: StoredProblem[]) => void,
+  onHeader: () => Promise<void>,
 ): Promise<CaptureOutcome> {
+  const cannotRun = (message: string) =>
+    new EnvironmentError(
+      `cannot run ${options.tcpdump}: ${message}`,
+      "install tcpdump (apt-get install tcpdump), or give its path with --tcpdump",
+    );
   let child: ChildProcess;
   try {
     child = spawn(options.tcpdump, tcpdumpArgs(options), { stdio: ["ignore", "pipe", "pipe"] });
   } catch (error) {
-    throw new EnvironmentError(
-      `cannot start ${options.tcpdump}: ${(error as Error).message}`,
-      "install tcpdump (apt-get install tcpdump)",
-    );
+    throw cannotRun((error as Error).message);
   }
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-2000);
   });
   const exited = new Promise<string>((resolve, reject) => {
-    child.once("error", (error: NodeJS.ErrnoException) => {
-      if (error.code === "ENOENT")
-        reject(
-          new EnvironmentError(
-            `${options.tcpdump} is not installed`,
-            "install tcpdump (apt-get install tcpdump), or give its path with --tcpdump",
-          ),
-        );
-      else resolve(error.message);
-    });
+    // 'error' without 'exit': the program could not be started at all (missing, not executable).
+    child.once("error", (error: NodeJS.ErrnoException) =>
+      reject(
+        error.code === "ENOENT"
+          ? cannotRun("no such program (is tcpdump installed?)")
+          : cannotRun(error.message),
+      ),
+    );
     child.once("exit", (code, sig) => resolve(sig ? `killed by ${sig}` : `exit code ${code}`));
   });
   const stop = () => child.kill("SIGTERM");
@@ -192,6 +288,7 @@ async function captureOnce(
       exited.then(() => null),
     ]);
     if (reader === null) return { gotHeader: false, exit: await exited, stderr };
+    await onHeader();
     await pump(reader, pipeline, onProblems);
     return { gotHeader: true, exit: await exited, stderr };
   } finally {
@@ -203,7 +300,7 @@ async function captureOnce(
 async function pump(
   reader: CaptureReader,
   pipeline: IngestPipeline,
-  onProblems: (problems: { index: number; offset: number; problem: string }[]) => void,
+  onProblems: (problems: StoredProblem[]) => void,
 ): Promise<void> {
   let seen = 0;
   do {
