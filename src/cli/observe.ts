@@ -104,12 +104,18 @@ interface IngestFlags {
   force?: boolean;
   json?: boolean;
   lateness: string;
+  /** Hidden, for tests and tuning: port rows per committed batch. */
+  batchRows?: string;
 }
 
 async function runIngest(files: string[], flags: IngestFlags): Promise<void> {
   const bucketSizes = parseBuckets(flags.buckets);
   const latenessSeconds = integer("--lateness", flags.lateness, 0, 86_400);
+  const batchRows =
+    flags.batchRows === undefined ? undefined : integer("--batch-rows", flags.batchRows, 1, 1e9);
   const tty = process.stderr.isTTY === true && !flags.json;
+  // MOAT_OBSERVE_TRACE: one line per committed batch, also off a terminal (tests kill an ingest mid-way on it).
+  const trace = Boolean(process.env.MOAT_OBSERVE_TRACE);
   const results: IngestResult[] = [];
   await withStore(flags.db, false, async (store) => {
     for (const file of files) {
@@ -118,14 +124,16 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<void> {
         bucketSizes,
         latenessSeconds,
         force: flags.force,
-        onBatch: tty
-          ? (c) => {
-              const rate = Math.round(c.packets / Math.max((Date.now() - started) / 1000, 0.001));
-              process.stderr.write(
-                `\r${file}: ${c.packets.toLocaleString("en-US")} packets, ${rate.toLocaleString("en-US")}/s `,
-              );
-            }
-          : undefined,
+        batchRows,
+        onBatch: (c) => {
+          if (trace) process.stderr.write(`batch committed: ${file}: ${c.packets} packets read\n`);
+          else if (tty) {
+            const rate = Math.round(c.packets / Math.max((Date.now() - started) / 1000, 0.001));
+            process.stderr.write(
+              `\r${file}: ${c.packets.toLocaleString("en-US")} packets, ${rate.toLocaleString("en-US")}/s `,
+            );
+          }
+        },
       });
       if (tty) process.stderr.write("\r\x1b[K");
       results.push(result);
@@ -204,7 +212,9 @@ async function runReport(flags: QueryFlags): Promise<void> {
 }
 
 async function runAlerts(flags: QueryFlags): Promise<void> {
-  const report = await withStore(flags.db, true, (store) => buildReport(store, reportQuery(flags)));
+  // The flags first: a bad --since is the message, whatever the store.
+  const query = reportQuery(flags);
+  const report = await withStore(flags.db, true, (store) => buildReport(store, query));
   if (flags.json) {
     for (const a of report.alerts) process.stdout.write(`${JSON.stringify(a)}\n`);
     return;
@@ -265,6 +275,7 @@ export function registerObserve(program: Command): void {
     )
     .option("--force", "ingest a file again even if the store has it (it then counts twice)")
     .option("--json", "one JSON summary per file")
+    .addOption(new Option("--batch-rows <n>", "port rows per committed batch").hideHelp())
     .action((files: string[], flags: IngestFlags) => runIngest(files, flags));
 
   observe
