@@ -20,3 +20,47 @@ export function prng(seed) {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * Run a command to completion and time it from outside (start-up included); peak RSS from
+ * /usr/bin/time when present. stdout goes to /dev/null unless `keepStdout`. `timeoutMs` kills it and
+ * reports `timedOut` instead of failing: a peer tool too slow to finish is itself a result.
+ */
+export async function timedRun(argv, { keepStdout = false, timeoutMs = 0, rssFile } = {}) {
+  const { spawn } = await import("node:child_process");
+  const { existsSync, readFileSync, rmSync } = await import("node:fs");
+  const useTime = rssFile !== undefined && existsSync("/usr/bin/time");
+  const full = useTime ? ["/usr/bin/time", "-f", "%M", "-o", rssFile, ...argv] : argv;
+  return new Promise((resolve, reject) => {
+    const start = process.hrtime.bigint();
+    const child = spawn(full[0], full.slice(1), {
+      stdio: ["ignore", keepStdout ? "pipe" : "ignore", "pipe"],
+    });
+    const out = [];
+    let err = "";
+    let timedOut = false;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            timedOut = true;
+            child.kill("SIGKILL");
+          }, timeoutMs)
+        : null;
+    child.stdout?.on("data", (chunk) => out.push(chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk) => {
+      err = (err + chunk).slice(-4000);
+    });
+    child.on("error", reject);
+    child.on("close", (code) => {
+      if (timer) clearTimeout(timer);
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      let rssKiB = null;
+      if (useTime && existsSync(rssFile)) {
+        const last = readFileSync(rssFile, "utf8").trim().split("\n").at(-1);
+        rssKiB = Number(last) || null;
+        rmSync(rssFile, { force: true });
+      }
+      resolve({ ms, code, timedOut, stdout: Buffer.concat(out).toString("utf8"), stderr: err, rssKiB });
+    });
+  });
+}

@@ -24,6 +24,9 @@ import type {
 /** Bumped when the tables change shape; an older moat refuses a newer file instead of misreading it. */
 export const SCHEMA_VERSION = 1;
 
+/** DuckDB's buffer pool ceiling (it spills to temporary files beyond it). */
+const STORE_MEMORY_LIMIT = "96MB";
+
 /** Problems kept per ingest: enough to find the bad packets, bounded for a file full of junk. */
 const MAX_STORED_PROBLEMS = 500;
 
@@ -79,7 +82,10 @@ export async function openDuckDbStore(
   const { DuckDBInstance } = await import("@duckdb/node-api");
   let instance: DuckDBInstance;
   try {
-    instance = await DuckDBInstance.create(path, options.readOnly ? { access_mode: "READ_ONLY" } : {});
+    // A bounded buffer pool (DuckDB's default is 80% of RAM): observe promises bounded memory.
+    const config: Record<string, string> = { memory_limit: STORE_MEMORY_LIMIT };
+    if (options.readOnly) config.access_mode = "READ_ONLY";
+    instance = await DuckDBInstance.create(path, config);
   } catch (error) {
     const message = (error as Error).message;
     if (isLockConflict(message)) {
