@@ -40,6 +40,13 @@ export interface TrendOptions {
   minValue?: Partial<Record<Metric, number>>;
   /** Buckets of observed history needed before a bucket can alert (the first buckets of a capture have none). */
   minHistory?: number;
+  /**
+   * A count must also be this unlikely under a Poisson law with the baseline as its mean (at least 1).
+   * The robust z-score alone treats small counts as if they were normal: a sparse port that usually
+   * sees 2 or 3 sources and once sees 11 passed it, and across a thousand ports and 48 hours such
+   * chance jumps happen (seen on the generator's background). A real surge is millions of times less likely.
+   */
+  maxTailProbability?: number;
 }
 
 export interface TrendRow {
@@ -82,7 +89,34 @@ export const TREND_DEFAULTS = {
   poissonFloor: true,
   minHistory: 7,
   minValue: { sources: 10, packets: 100 },
+  maxTailProbability: 1e-6,
 };
+
+/** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms): ample precision for a tail probability. */
+function logGamma(x: number): number {
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
+  x -= 1;
+  let a = c[0]!;
+  const t = x + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i]! / (x + i);
+  return 0.5 * Math.log(2 * Math.PI) + (x + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** P(X >= k) for X ~ Poisson(mean): the terms from k upwards, summed until they no longer matter. */
+export function poissonTail(k: number, mean: number): number {
+  if (k <= 0) return 1;
+  let term = Math.exp(-mean + k * Math.log(mean) - logGamma(k + 1));
+  let sum = 0;
+  for (let i = k; term > sum * 1e-12 && i < k + 100_000; i++) {
+    sum += term;
+    term *= mean / (i + 1);
+  }
+  return Math.min(1, sum);
+}
 
 export function median(values: number[]): number {
   if (values.length === 0) return 0;
@@ -124,6 +158,7 @@ export function scoreTrends(points: readonly SeriesPoint[], options: TrendOption
   const madFloor = options.madFloor ?? TREND_DEFAULTS.madFloor;
   const minHistory = options.minHistory ?? TREND_DEFAULTS.minHistory;
   const poissonFloor = options.poissonFloor ?? TREND_DEFAULTS.poissonFloor;
+  const maxTail = options.maxTailProbability ?? TREND_DEFAULTS.maxTailProbability;
   const minValue = { ...TREND_DEFAULTS.minValue, ...options.minValue };
   if (points.length === 0) return [];
   // History starts where the data starts: before it, a zero would be a guess, not an observation.
@@ -155,7 +190,11 @@ export function scoreTrends(points: readonly SeriesPoint[], options: TrendOption
           threshold,
           trendScore: history.length > 0 && mean > 0 ? v / mean : null,
           history: history.length,
-          alert: history.length >= minHistory && v >= minValue[metric] && v > threshold,
+          alert:
+            history.length >= minHistory &&
+            v >= minValue[metric] &&
+            v > threshold &&
+            poissonTail(v, Math.max(baseline, 1)) < maxTail,
         });
       }
     }

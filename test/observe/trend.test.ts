@@ -7,6 +7,7 @@ import {
   detectSurges,
   MAD_TO_SIGMA,
   median,
+  poissonTail,
   type SeriesPoint,
   scoreTrends,
 } from "../../src/observe/trend.js";
@@ -134,6 +135,7 @@ describe("surge detection: properties", () => {
       madFloor: 0,
       poissonFloor: false,
       minValue: { sources: 0, packets: 0 },
+      maxTailProbability: 1,
     };
     fc.assert(
       fc.property(
@@ -191,5 +193,52 @@ describe("surge detection: properties", () => {
     const last = rows.find((r) => r.port === 8080 && r.bucket === START + 36 * 60 && r.metric === "sources");
     assert.equal(last?.baseline, 0);
     assert.equal(last?.alert, true);
+  });
+});
+
+describe("Poisson tail", () => {
+  it("equals 1 minus the summed probabilities below k", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 60 }),
+        fc.double({ min: 0.1, max: 40, noNaN: true }),
+        (k, mean) => {
+          let below = 0;
+          let term = Math.exp(-mean);
+          for (let i = 0; i < k; i++) {
+            below += term;
+            term *= mean / (i + 1);
+          }
+          const tail = poissonTail(k, mean);
+          assert.ok(
+            Math.abs(tail - (1 - below)) < 1e-9 + 1e-6 * tail,
+            `k=${k} mean=${mean}: ${tail} vs ${1 - below}`,
+          );
+        },
+      ),
+      { seed: 41 },
+    );
+  });
+
+  it("keeps a sparse port's chance jump from alerting, and still alerts on a real surge", () => {
+    const sparse = [2, 3, 2, 1, 3, 2, 4, 2, 3, 2, 1, 2, 3, 2];
+    const points = (last: number): SeriesPoint[] =>
+      [...sparse, last].map((v, i) => ({
+        bucket: START + i * HOUR_S,
+        protocol: "tcp",
+        port: 10443,
+        sources: v,
+        packets: v,
+      }));
+    // 11 sources where 2 are usual: 1 in 16,000 by chance, which a thousand ports over days will meet.
+    assert.deepEqual(
+      detectSurges(points(11), { bucketSeconds: HOUR_S, minValue: { sources: 10, packets: 10 } }),
+      [],
+    );
+    const surge = detectSurges(points(40), { bucketSeconds: HOUR_S, minValue: { sources: 10, packets: 10 } });
+    assert.deepEqual(
+      surge.map((a) => a.metric),
+      ["packets", "sources"],
+    );
   });
 });
