@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { dnsRecursionProbe as probe } from "../../../src/scan/probes/dns-recursion.js";
 import { dnsResponse } from "./dns-builders.js";
-import { robustnessProperties } from "./probe-properties.js";
+import { robustnessProperties } from "./never-throws.js";
 
 const cookie = { id: 0xbeef, sourcePort: 40000 };
 const query = probe.request(cookie);

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { memcachedProbe as probe } from "../../../src/scan/probes/memcached.js";
-import { robustnessProperties } from "./probe-properties.js";
+import { robustnessProperties } from "./never-throws.js";
 
 const cookie = { id: 0x1234, sourcePort: 40000 };
 

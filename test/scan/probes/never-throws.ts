@@ -1,10 +1,13 @@
 /**
  * Shared hostile-input checks for probe tests: arbitrary bytes, every truncation and random mutations
- * of valid replies. `match` must return a boolean and `parse` a well-formed result or null, never throw,
- * and each call must finish quickly (a length bomb or pointer loop shows up as a slow call).
+ * of valid replies. `match` must return a boolean and `parse` a well-formed (JSON-serialisable) result
+ * or null, never throw, and each call must finish quickly (a length bomb or pointer loop shows up as a
+ * slow call). `checkUdpRobust` / `checkTcpRobust` run the checks inside the caller's test;
+ * `robustnessProperties` registers them as separate named tests.
  */
 import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
+import { it } from "node:test";
 import fc from "fast-check";
 import type { Cookie, ProbeResult, TcpProbe, UdpProbe } from "../../../src/scan/probes/types.js";
 
@@ -32,20 +35,27 @@ export function assertResultShape(r: ProbeResult | null): void {
     assert.ok(ok, `field ${k} has a bad value`);
     if (typeof v === "number") assert.ok(Number.isFinite(v), `field ${k} is not finite`);
   }
+  JSON.stringify(r);
 }
 
-/** Valid reply with some bytes overwritten, some inserted and some deleted. */
-function mutated(valid: readonly Buffer[]): fc.Arbitrary<Buffer> {
+type Edit = "set" | "insert" | "delete" | "truncate";
+
+/** Valid reply with some bytes overwritten, some inserted, some deleted (and, if asked, cut short). */
+function mutated(
+  valid: readonly Buffer[],
+  kinds: readonly Edit[] = ["set", "insert", "delete"],
+  maxEdits = 8,
+): fc.Arbitrary<Buffer> {
   return fc
     .record({
       which: fc.nat(),
       edits: fc.array(
         fc.record({
-          kind: fc.constantFrom("set", "insert", "delete"),
+          kind: fc.constantFrom(...kinds),
           at: fc.nat(),
           byte: fc.integer({ min: 0, max: 255 }),
         }),
-        { minLength: 1, maxLength: 8 },
+        { minLength: 1, maxLength: maxEdits },
       ),
     })
     .map(({ which, edits }) => {
@@ -54,7 +64,8 @@ function mutated(valid: readonly Buffer[]): fc.Arbitrary<Buffer> {
         const at = bytes.length === 0 ? 0 : e.at % bytes.length;
         if (e.kind === "set" && bytes.length > 0) bytes[at] = e.byte;
         else if (e.kind === "insert") bytes.splice(at, 0, e.byte);
-        else bytes.splice(at, 1);
+        else if (e.kind === "delete") bytes.splice(at, 1);
+        else if (e.kind === "truncate") bytes.length = at;
       }
       return Buffer.from(bytes);
     });
@@ -101,6 +112,55 @@ export function checkUdpRobust(
   assertResultShape(
     timed(`${probe.id}.parse x2000`, () => probe.parse(Array.from({ length: 2000 }, () => big))),
   );
+}
+
+/** Registers the robustness properties for `probe` as named tests, seeded with real-shaped `valid` replies. */
+export function robustnessProperties(probe: UdpProbe, cookie: Cookie, valid: readonly Buffer[]): void {
+  it("never throws on arbitrary bytes", () => {
+    fc.assert(
+      fc.property(fc.array(fc.uint8Array({ maxLength: 1500 }), { maxLength: 8 }), (arrays) =>
+        checkUdpOnce(
+          probe,
+          arrays.map((a) => Buffer.from(a)),
+          cookie,
+        ),
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("never throws on any truncation of a valid reply", () => {
+    for (const v of valid) {
+      for (let n = 0; n <= v.length; n++) checkUdpOnce(probe, [v.subarray(0, n)], cookie);
+      for (let n = 0; n <= v.length; n++) checkUdpOnce(probe, [...valid, v.subarray(n)], cookie);
+    }
+  });
+
+  it("never throws on mutated valid replies (alone and mixed with valid ones)", () => {
+    fc.assert(
+      fc.property(mutated(valid, ["set", "insert", "delete", "truncate"], 12), fc.boolean(), (bad, mixed) =>
+        checkUdpOnce(probe, mixed ? [...valid, bad, bad] : [bad], cookie),
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it("never throws on all-zero, all-0xff and maximum-size datagrams", () => {
+    for (const n of [1, 2, 4, 8, 12, 16, 64, 512, 1500, 65_507]) {
+      checkUdpOnce(probe, [Buffer.alloc(n, 0)], cookie);
+      checkUdpOnce(probe, [Buffer.alloc(n, 0xff)], cookie);
+    }
+    for (const v of valid) checkUdpOnce(probe, [repeatTo(v, 65_507)], cookie);
+  });
+
+  it("finishes fast on many copies of a large reply", () => {
+    const big = valid.reduce((a, b) => (b.length > a.length ? b : a));
+    checkUdpOnce(
+      probe,
+      Array.from({ length: 2000 }, () => big),
+      cookie,
+    );
+  });
 }
 
 function repeatTo(v: Buffer, size: number): Buffer {

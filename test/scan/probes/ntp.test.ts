@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { ntpMonlistProbe as monlist } from "../../../src/scan/probes/ntp-monlist.js";
 import { parseVariables, ntpVersionProbe as version } from "../../../src/scan/probes/ntp-version.js";
-import { robustnessProperties } from "./probe-properties.js";
+import { robustnessProperties } from "./never-throws.js";
 
 const cookie = { id: 0x2a2a, sourcePort: 40123 };
 

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BER, encodeInteger, encodeOctetString, encodeOid, tlv } from "../../../src/scan/probes/ber.js";
 import { snmpProbe as probe, SYS_DESCR } from "../../../src/scan/probes/snmp.js";
-import { robustnessProperties } from "./probe-properties.js";
+import { robustnessProperties } from "./never-throws.js";
 
 const cookie = { id: 0x1234, sourcePort: 40000 };
 const DESCR = "Linux lab 6.1.0-18-amd64 #1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1 (2024-02-01) x86_64";

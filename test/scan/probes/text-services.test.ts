@@ -4,7 +4,7 @@ import { describe, it } from "node:test";
 import { chargenProbe } from "../../../src/scan/probes/chargen.js";
 import { qotdProbe } from "../../../src/scan/probes/qotd.js";
 import { ssdpProbe } from "../../../src/scan/probes/ssdp.js";
-import { robustnessProperties } from "./probe-properties.js";
+import { robustnessProperties } from "./never-throws.js";
 
 const cookie = { id: 7, sourcePort: 40000 };
 
