@@ -21,8 +21,9 @@ import {
 
 /** Forked workers share a socket; the lowest pid is the parent, the one a person would stop. */
 function ownerOf(socket: Socket): ProcessInfo | null {
-  if (socket.processes.length === 0) return null;
-  return socket.processes.reduce((a, b) => (a.pid <= b.pid ? a : b));
+  const { processes } = socket;
+  if (processes.length <= 1) return processes[0] ?? null;
+  return processes.reduce((a, b) => (a.pid <= b.pid ? a : b));
 }
 
 function isExposedScope(scope: BindScope): boolean {
@@ -89,16 +90,92 @@ interface Judged {
   service: Service | undefined;
   risks: FindingRisk[];
   owner: ProcessInfo | null;
-  siblings: Map<string, Socket[]>;
+  /** What the gates in front said (reachability.ts); null when none were consulted. */
+  gated: string[] | null;
+}
+
+const riskTexts = new WeakMap<FindingRisk[], string[]>();
+
+/**
+ * One audit's text that many findings share: a host has few bound addresses and owners but
+ * thousands of sockets, so scope sentences and fix steps are made once per address or owner.
+ */
+class SharedText {
+  private readonly scopeTexts = new Map<string, string>();
+  private readonly localLists = new Map<string, string[]>();
+  private readonly fixes = new Map<ProcessInfo | null, Map<Service | undefined, string[]>>();
+  private siblingIndex: Map<string, Socket[]> | undefined;
+
+  constructor(private readonly sockets: Socket[]) {}
+
+  scopeReason(socket: Socket, scope: BindScope): string {
+    // The address text decides scope and family; only a device-bound socket says more.
+    if (socket.device !== null) return scopeReason(socket, scope);
+    let text = this.scopeTexts.get(socket.address);
+    if (text === undefined) {
+      text = scopeReason(socket, scope);
+      this.scopeTexts.set(socket.address, text);
+    }
+    return text;
+  }
+
+  /** The reasons of a socket only this host reaches, with nothing else to say: one array per address. */
+  localReasons(socket: Socket, scope: BindScope): string[] {
+    if (socket.device !== null) return [scopeReason(socket, scope)];
+    let reasons = this.localLists.get(socket.address);
+    if (reasons === undefined) {
+      reasons = [this.scopeReason(socket, scope)];
+      this.localLists.set(socket.address, reasons);
+    }
+    return reasons;
+  }
+
+  /** Fix steps depend on the service and the owner only, except for an unknown socket nobody owns. */
+  fix(service: Service | undefined, owner: ProcessInfo | null, socket: Socket): string[] {
+    if (!service && !owner) return this.makeFix(service, owner, socket);
+    let byService = this.fixes.get(owner);
+    if (byService === undefined) {
+      byService = new Map();
+      this.fixes.set(owner, byService);
+    }
+    let steps = byService.get(service);
+    if (steps === undefined) {
+      steps = this.makeFix(service, owner, socket);
+      byService.set(service, steps);
+    }
+    return steps;
+  }
+
+  private makeFix(service: Service | undefined, owner: ProcessInfo | null, socket: Socket): string[] {
+    return fixSteps({
+      service,
+      ownerUnit: owner?.unit ?? null,
+      ownerPid: owner?.pid ?? null,
+      socket,
+      meantPublic: service?.scope === "public",
+    });
+  }
+
+  /** Every socket of the same process and namespace; grouped on first use (only inspectors ask). */
+  siblingsOf(socket: Socket, owner: ProcessInfo): Socket[] | undefined {
+    this.siblingIndex ??= siblingIndex(this.sockets);
+    return this.siblingIndex.get(`${socket.netns ?? ""}/${owner.pid}`);
+  }
 }
 
 /** Where it listens, whom it is meant for, what it risks; a service's inspector speaks for it when it has one. */
-function explain({ socket, scope, exposed, service, risks, owner, siblings }: Judged): string[] {
+function explain(
+  { socket, scope, exposed, service, risks, owner, gated }: Judged,
+  shared: SharedText,
+): string[] {
   const inspector = service ? inspectorFor(service.id) : undefined;
+  if (!inspector && !exposed && gated === null && !socket.ownerUnknown) {
+    return shared.localReasons(socket, scope); // the common case, worded the same as below
+  }
   const intent = service ? intentReason(service, exposed) : null;
   let reasons: string[];
   if (inspector) {
-    const own = owner ? siblings.get(`${socket.netns ?? ""}/${owner.pid}`) : undefined;
+    const own = owner ? shared.siblingsOf(socket, owner) : undefined;
     reasons = inspector.reasons({
       socket,
       scope,
@@ -107,20 +184,21 @@ function explain({ socket, scope, exposed, service, risks, owner, siblings }: Ju
       siblings: own ?? [socket],
     });
   } else {
-    reasons = [scopeReason(socket, scope)];
-    if (exposed) reasons.push(...(service ? risks.map(riskReason) : [unknownServiceReason(socket)]));
+    reasons = [shared.scopeReason(socket, scope)];
+    if (exposed) {
+      if (service) reasons.push(...memo(riskTexts, risks, () => risks.map(riskReason)));
+      else reasons.push(unknownServiceReason(socket));
+    }
   }
   if (intent) reasons.splice(1, 0, intent);
   if (socket.ownerUnknown) reasons.push(socket.ownerUnknown);
+  if (gated) reasons.splice(1, 0, ...gated);
   return reasons;
 }
 
-function judge(
-  socket: Socket,
-  catalog: Catalog,
-  siblings: Map<string, Socket[]>,
-  gates: readonly Gate[],
-): Finding {
+const NO_STEPS: string[] = [];
+
+function judge(socket: Socket, catalog: Catalog, shared: SharedText, gates: readonly Gate[]): Finding {
   const scope = bindScope(socket.address);
   const owner = ownerOf(socket);
   const service = catalog.identify(socket.port, socket.protocol, owner?.name);
@@ -129,12 +207,9 @@ function judge(
   const exposure: Exposure = gated?.exposure ?? (isExposedScope(scope) ? "exposed" : "local");
   const exposed = exposure === "exposed" || exposure === "restricted";
   const risks = risksFor(service, socket);
-
-  const reasons = explain({ socket, scope, exposed, service, risks, owner, siblings });
-  if (gated) reasons.splice(1, 0, ...gated.reasons);
-
+  const judged = { socket, scope, exposed, service, risks, owner, gated: gated?.reasons ?? null };
+  const reasons = explain(judged, shared);
   const severity = judgeSeverity(exposure, scope, service, risks);
-  const needsFix = severity !== "info";
   return {
     protocol: socket.protocol,
     family: socket.family,
@@ -148,15 +223,7 @@ function judge(
     severity,
     risks,
     reasons,
-    fix: needsFix
-      ? fixSteps({
-          service,
-          ownerUnit: owner?.unit ?? null,
-          ownerPid: owner?.pid ?? null,
-          socket,
-          meantPublic: service?.scope === "public",
-        })
-      : [],
+    fix: severity === "info" ? NO_STEPS : shared.fix(service, owner, socket),
   };
 }
 
@@ -183,10 +250,8 @@ export function classify(
   now: Date,
   gates: readonly Gate[] = [],
 ): AuditReport {
-  const siblings = siblingIndex(table.sockets);
-  const findings = table.sockets
-    .map((socket) => judge(socket, catalog, siblings, gates))
-    .sort(compareFindings);
+  const shared = new SharedText(table.sockets);
+  const findings = table.sockets.map((socket) => judge(socket, catalog, shared, gates)).sort(compareFindings);
   return {
     host: table.host,
     generatedAt: now.toISOString(),
