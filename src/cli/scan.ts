@@ -46,6 +46,8 @@ interface ScanFlags {
   rate: string;
   retries: string;
   timeout: string;
+  minTimeout: string;
+  answerWindow: string;
   scope?: string;
   exclude: string[];
   allowSpecial?: boolean;
@@ -92,6 +94,15 @@ States:
   filtered       no TCP answer, or ICMP host/admin unreachable
   open|filtered  UDP silence: a firewall or a service that ignores the probe; UDP cannot tell which
 
+Timing (UDP):
+  A probe is retried when no answer came within what the round trips measured so far suggest
+  (smoothed round trip + 4 times its variation, as nmap and TCP do), kept between --min-timeout
+  (20 ms) and --timeout (1000 ms; also the wait before anything was measured). A port is called silent
+  only after its last retry timed out and at least --answer-window (100 ms) after its first probe:
+  round trips measure the network, not how slowly a daemon answers (a script behind inetd takes tens
+  of ms), and an answer to any attempt counts. On a slow or lossy path raise both; --min-timeout
+  equal to --timeout is a fixed wait per attempt.
+
 Output:
   a table of open ports (--all: every result), --json one object per line for every result:
   { ip, protocol, port, state, service, severity, requestBytes, responseBytes, amplification, fields, ... }
@@ -130,6 +141,8 @@ function writeOut(text: string): Promise<void> | undefined {
 async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
   const retries = integer("--retries", flags.retries, 0, 10);
   const timeoutMs = integer("--timeout", flags.timeout, 10, 60_000);
+  const minTimeoutMs = integer("--min-timeout", flags.minTimeout, 1, 60_000);
+  const answerWindowMs = integer("--answer-window", flags.answerWindow, 0, 60_000);
   const rate = parseRate(flags.rate);
   if (flags.json && flags.csv) throw new InputError("give --json or --csv, not both");
 
@@ -167,6 +180,7 @@ async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
     rate: new RateLimiter({ rate }),
     retries,
     timeoutMs,
+    udp: { minTimeoutMs, answerWindowMs },
     hostnames,
     signal: stop.signal,
     ...(state ? { state } : {}),
@@ -261,9 +275,11 @@ export function registerScan(program: Command): void {
     .option("--retries <n>", "extra attempts for a port that did not answer (UDP closed needs >= 1)", "1")
     .option(
       "--timeout <ms>",
-      "longest wait for an answer (UDP adapts it to the measured round trip, not below min(100, ms))",
+      "longest wait for an answer; UDP waits this long until a round trip was measured, then adapts",
       "1000",
     )
+    .option("--min-timeout <ms>", "UDP: shortest adaptive wait before a retry", "20")
+    .option("--answer-window <ms>", "UDP: a port is silent no sooner than this after its first probe", "100")
     .option("--scope <file>", "networks you are responsible for; needed above 256 addresses")
     .option(
       "--exclude <file>",

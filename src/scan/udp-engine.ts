@@ -27,11 +27,19 @@
  * sample R of the round trip of the attempt it answers; the scan keeps one smoothed RTT and variance
  *   first sample:  srtt = R,  rttvar = R / 2
  *   later ones:    rttvar = 3/4 · rttvar + 1/4 · |srtt − R|,  srtt = 7/8 · srtt + 1/8 · R
- * and waits  timeout = clamp(srtt + 4 · rttvar, minTimeoutMs, timeoutMs).  Before the first sample it
- * waits `initialTimeoutMs` (default `timeoutMs`, the user's `--timeout`, 1000 ms by default). The
- * floor (default 100 ms, nmap -T4's `--min-rtt-timeout`) keeps a microsecond loopback or LAN round
- * trip from turning every scheduling hiccup into a lost answer; the ceiling is the user's promise of
- * how long an answer may take. Why a reply is a clean sample even after a retry (Karn's problem,
+ * and waits  timeout = clamp(srtt + 4 · rttvar, minTimeoutMs, timeoutMs)  before it retries.  Before the
+ * first sample it waits `initialTimeoutMs` (default `timeoutMs`, the user's `--timeout`, 1000 ms by
+ * default); the ceiling is the user's promise of how long an answer may take.
+ *
+ * Two questions, two waits. When to send the next attempt is about the path (a lost datagram), and
+ * the round trips answer it: the floor is 20 ms (nmap: -T4 100, -T5 50; zmap and masscan have no
+ * per-probe timeout, only one wait at the end), since samples are taken when the event loop reads
+ * the reply and so already include our own lag, and a retry costs one datagram. When to give up on
+ * a port is about the daemon, which round trips do not measure: an ICMP error comes from the
+ * target's kernel in microseconds, a script behind xinetd answers tens of ms later. So a port is
+ * called silent only when its last attempt timed out AND `answerWindowMs` (default 100 ms, nmap
+ * -T4's floor) has passed since its first attempt, which stays answerable all along (below). On a
+ * LAN: retry after ~20 ms, silent after 100 ms, where nmap -T4 takes 2 × 100 ms. Why a reply is a clean sample even after a retry (Karn's problem,
  * RFC 6298 §3): every attempt carries its own cookie, so a reply says which attempt it answers; a
  * reply that more than one attempt's cookie would accept (a probe matching on the source port only,
  * retried on the same socket) is accepted but not sampled. One estimate for the whole scan, as nmap
@@ -93,8 +101,10 @@ export interface UdpEngineOptions {
   retries: number;
   /** Longest wait for an answer: the ceiling of the adaptive timeout (the user's `--timeout`). */
   timeoutMs: number;
-  /** Floor of the adaptive timeout (default min(100, timeoutMs), nmap -T4's); = timeoutMs for a fixed wait. */
+  /** Floor of the adaptive timeout (default 20); = timeoutMs for a fixed wait. */
   minTimeoutMs?: number;
+  /** A port is silent no sooner than this after its first attempt (default min(100, timeoutMs)). */
+  answerWindowMs?: number;
   /** Wait before any round trip was measured (default timeoutMs). */
   initialTimeoutMs?: number;
   /** After the first matching datagram, how long to wait for more (multi-datagram replies). */
@@ -290,6 +300,8 @@ export class UdpEngine {
   private connLimit: number;
   private readonly waiting = new WaitQueue(Phase.Waiting);
   private readonly collecting = new WaitQueue(Phase.Collecting);
+  /** Last attempts timed out within the answer window, by first-attempt time (still Waiting). */
+  private readonly lingering = new WaitQueue(Phase.Waiting);
   private readonly rtt = new RttEstimator();
   private readonly trace = scanTrace();
   /** The adaptive timeout and collection window now (ms). */
@@ -314,7 +326,8 @@ export class UdpEngine {
   constructor(options: UdpEngineOptions) {
     this.opts = {
       collectMs: Math.min(250, options.timeoutMs),
-      minTimeoutMs: Math.min(100, options.timeoutMs),
+      minTimeoutMs: 20,
+      answerWindowMs: Math.min(100, options.timeoutMs),
       initialTimeoutMs: options.timeoutMs,
       poolSize: 4,
       connectedPoolSize: 512,
@@ -325,6 +338,7 @@ export class UdpEngine {
     };
     this.connLimit = this.opts.connectedPoolSize;
     this.opts.minTimeoutMs = Math.min(this.opts.minTimeoutMs, this.opts.timeoutMs);
+    this.opts.answerWindowMs = Math.min(this.opts.answerWindowMs, this.opts.timeoutMs);
     this.timeout = clamp(this.opts.initialTimeoutMs, this.opts.minTimeoutMs, this.opts.timeoutMs);
     this.collectWindow = Math.min(this.opts.collectMs, this.timeout);
     this.stats.timeoutMs = this.timeout;
@@ -351,7 +365,7 @@ export class UdpEngine {
     this.trace?.first("start");
     for (const family of this.opts.families) await this.openPool(family);
     const shortest = Math.min(this.opts.minTimeoutMs, this.opts.collectMs);
-    // Every expiry is up to one tick late: a few ms against the 100 ms floor (500 cheap wake-ups/s).
+    // Every expiry is up to one tick late: 2 ms against the 20 ms floor (500 cheap wake-ups/s).
     const tick = Math.max(2, Math.min(20, shortest / 25));
     this.sweeper = setInterval(() => this.sweep(), tick);
     const onAbort = () => this.poke();
@@ -841,10 +855,23 @@ export class UdpEngine {
         req.since = -1;
         this.retryQueue.push(req);
       } else {
-        this.finish(req);
+        this.giveUp(req, now);
       }
     });
+    this.lingering.sweep(now - this.opts.answerWindowMs, (req) => this.finish(req));
     if (this.retryHead < this.retryQueue.length) this.pump();
+  }
+
+  /** The last attempt timed out: silent, unless the first one is younger than the answer window. */
+  private giveUp(req: Request, now: number): void {
+    const first = req.earlier?.[0]?.sentAt ?? req.sentAt;
+    if (now - first >= this.opts.answerWindowMs || this.opts.signal?.aborted) {
+      this.finish(req);
+      return;
+    }
+    // Starts pushed out of order only expire late, never early (WaitQueue.sweep stops at the first not due).
+    req.since = first;
+    this.lingering.push(req, first);
   }
 
   private finish(req: Request): void {

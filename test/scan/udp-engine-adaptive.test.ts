@@ -148,7 +148,7 @@ describe("UDP engine: adaptive timeout", () => {
       }
       for (const p of closed) assert.equal(byPort.get(p)!.state, "closed", `closed ${p}`);
       assert.ok(stats.rttSamples > 0);
-      assert.ok(stats.timeoutMs >= 100 && stats.timeoutMs < 1000, `timeout ${stats.timeoutMs}`);
+      assert.ok(stats.timeoutMs >= 20 && stats.timeoutMs < 1000, `timeout ${stats.timeoutMs}`);
     });
   });
 
@@ -169,7 +169,7 @@ describe("UDP engine: adaptive timeout", () => {
         assert.equal(o.replyPackets, 3, "one answer's datagrams, even when both attempts were answered");
       }
       for (const p of closed) assert.equal(byPort.get(p)!.state, "closed", `closed ${p}`);
-      assert.ok(stats.timeoutMs >= 100 && stats.timeoutMs <= 1000, `timeout ${stats.timeoutMs}`);
+      assert.ok(stats.timeoutMs >= 20 && stats.timeoutMs <= 1000, `timeout ${stats.timeoutMs}`);
     });
   });
 
@@ -191,10 +191,27 @@ describe("UDP engine: adaptive timeout", () => {
         assert.equal(s.requests, 2);
       }
       for (const p of closed) assert.equal(byPort.get(p)!.state, "closed");
-      // Loopback answers in well under a millisecond: srtt + 4·rttvar is far below the 100 ms floor.
-      assert.equal(stats.minChosenTimeoutMs, 100);
+      // Loopback answers in well under a millisecond: srtt + 4·rttvar is far below the 20 ms floor.
+      assert.equal(stats.minChosenTimeoutMs, 20);
       assert.ok(stats.timeoutMs < 1000, `timeout ${stats.timeoutMs}`);
       assert.ok(stats.srttMs < 100, `srtt ${stats.srttMs}`);
+    });
+  });
+
+  it("daemons that answer 60 ms late among microsecond ICMP errors are open (the answer window)", async () => {
+    // The timeout sits on its 20 ms floor after the first ICMP errors: both attempts time out before
+    // these daemons answer, and only the answer window (100 ms from the first attempt) keeps them.
+    const slow = await Promise.all(Array.from({ length: 5 }, () => startServer({ delay: 60 })));
+    const closed = await Promise.all(Array.from({ length: 40 }, () => freePort()));
+    await withServers(slow, async () => {
+      const jobs = [...closed.slice(0, 20), ...slow.map((s) => s.port), ...closed.slice(20)].map((p) =>
+        job(p),
+      );
+      const { outcomes, stats } = await scan(jobs);
+      const byPort = states(outcomes);
+      for (const s of slow) assert.equal(byPort.get(s.port)!.state, "open", `slow server ${s.port}`);
+      for (const p of closed) assert.equal(byPort.get(p)!.state, "closed");
+      assert.equal(stats.minChosenTimeoutMs, 20);
     });
   });
 
