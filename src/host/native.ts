@@ -40,19 +40,50 @@ export function addon(): NativeAddon | null {
   return cached;
 }
 
+/**
+ * Address texts of one decode. A host binds a handful of addresses under thousands of sockets, so
+ * each is formatted once: IPv4 keyed by its 32 bits, IPv6 found among the few seen so far by its
+ * four words (no key string to allocate per socket).
+ */
+class AddressTexts {
+  private readonly v4 = new Map<number, string>();
+  private readonly v6: { w: [number, number, number, number]; text: string }[] = [];
+
+  ipv4(buf: Buffer, a: number): string {
+    const key = buf.readUInt32BE(a);
+    let text = this.v4.get(key);
+    if (text === undefined) {
+      text = `${buf[a]}.${buf[a + 1]}.${buf[a + 2]}.${buf[a + 3]}`;
+      this.v4.set(key, text);
+    }
+    return text;
+  }
+
+  ipv6(buf: Buffer, a: number): string {
+    const w0 = buf.readInt32LE(a);
+    const w1 = buf.readInt32LE(a + 4);
+    const w2 = buf.readInt32LE(a + 8);
+    const w3 = buf.readInt32LE(a + 12);
+    for (const seen of this.v6) {
+      if (seen.w[0] === w0 && seen.w[1] === w1 && seen.w[2] === w2 && seen.w[3] === w3) return seen.text;
+    }
+    const text = formatIpv6Bytes(buf.subarray(a, a + 16));
+    // Bounded: a host with thousands of IPv6 addresses just formats the rest each time.
+    if (this.v6.length < 32) this.v6.push({ w: [w0, w1, w2, w3], text });
+    return text;
+  }
+}
+
 /** Records from listeners()/parseDiag() as RawSockets, addresses in the text proc-net.ts writes. */
 export function decodeRecords(buf: Buffer): RawSocket[] {
   const out: RawSocket[] = [];
+  const texts = new AddressTexts();
   for (let at = 0; at + RECORD_SIZE <= buf.length; at += RECORD_SIZE) {
     const family = buf[at + 1] === 4 ? "ipv4" : "ipv6";
-    const a = at + 8;
     out.push({
       protocol: buf[at] === 6 ? "tcp" : "udp",
       family,
-      address:
-        family === "ipv4"
-          ? `${buf[a]}.${buf[a + 1]}.${buf[a + 2]}.${buf[a + 3]}`
-          : formatIpv6Bytes(buf.subarray(a, a + 16)),
+      address: family === "ipv4" ? texts.ipv4(buf, at + 8) : texts.ipv6(buf, at + 8),
       port: buf.readUInt16LE(at + 2),
       inode: buf.readUInt32LE(at + 4),
     });

@@ -28,8 +28,8 @@ interface Namespace {
   ino: number;
   /** Names in /run/netns that point at it, sorted. */
   names: string[];
-  /** Processes living in it, ascending. */
-  pids: number[];
+  /** Processes living in it, ascending; left out by --netns, which asks only if the name fails. */
+  pids?: number[];
 }
 
 function nsKey(path: string): { key: string; ino: number } | null {
@@ -60,8 +60,8 @@ export function namedNamespaces(dir = NETNS_DIR): string[] {
 }
 
 /** Every namespace some process is in, keyed by "dev:ino", with its pids. */
-function namespacesOfProcesses(procRoot = "/proc"): Map<string, Namespace> {
-  const out = new Map<string, Namespace>();
+function namespacesOfProcesses(procRoot = "/proc"): Map<string, Namespace & { pids: number[] }> {
+  const out = new Map<string, Namespace & { pids: number[] }>();
   for (const name of readdirSync(procRoot)) {
     const c = name.charCodeAt(0);
     if (c < 0x30 || c > 0x39) continue;
@@ -80,7 +80,7 @@ async function readNamespace(ns: Namespace): Promise<RawSocket[] | null> {
   // A named namespace can be entered by its name: no process to look for (native reader only).
   const named = ns.names[0] === undefined ? null : nativeListeners(`${NETNS_DIR}/${ns.names[0]}`);
   if (named !== null && nsKey(`${NETNS_DIR}/${ns.names[0]}`)?.key === ns.key) return named;
-  for (const pid of ns.pids) {
+  for (const pid of ns.pids ?? namespacesOfProcesses().get(ns.key)?.pids ?? []) {
     try {
       const raw = await readNetDir(`/proc/${pid}/net`, false, `/proc/${pid}/ns/net`);
       // Still there and still in this namespace? If it exited mid-read, a missing tcp6 would have
@@ -201,13 +201,8 @@ export async function readNamedNetns(name: string): Promise<SocketTable> {
     const known = names.length > 0 ? `existing: ${names.join(", ")}` : "`ip netns list` shows none";
     throw new InputError(`no network namespace named "${name}" in ${NETNS_DIR} (${known})`);
   }
-  const ns: Namespace = namespacesOfProcesses().get(id.key) ?? {
-    key: id.key,
-    ino: id.ino,
-    names: [],
-    pids: [],
-  };
-  ns.names = [name];
+  // No scan of every process's namespace here: reading by name needs none (readNamespace asks).
+  const ns: Namespace = { key: id.key, ino: id.ino, names: [name] };
   return readMany([{ ns, label: name }], `netns:${name}`, []);
 }
 
