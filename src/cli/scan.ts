@@ -38,6 +38,7 @@ import {
   readNetworkFile,
 } from "../scan/scope.js";
 import { parseTarget, readTargetsFile, resolveTargets } from "../scan/targets.js";
+import { BatchedOutput } from "./batched-output.js";
 
 interface ScanFlags {
   targetsFile?: string;
@@ -133,11 +134,6 @@ async function choosePorts(flags: ScanFlags): Promise<PortSet> {
   return profilePorts(await loadCatalog(flags.catalog), flags.profile ?? "reflectors");
 }
 
-function writeOut(text: string): Promise<void> | undefined {
-  if (process.stdout.write(text)) return undefined;
-  return new Promise((resolve) => process.stdout.once("drain", () => resolve()));
-}
-
 async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
   const retries = integer("--retries", flags.retries, 0, 10);
   const timeoutMs = integer("--timeout", flags.timeout, 10, 60_000);
@@ -199,9 +195,11 @@ async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
   const severities = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Record<Severity, number>;
   let failed = false;
 
+  // --resume records a result as done once it is taken: a batch not yet written would then be lost.
+  const out = new BatchedOutput(process.stdout, state === undefined);
   try {
-    if (format === "table") await writeOut(scanTableHeader(layout, c));
-    if (format === "csv") await writeOut(scanCsvHeader());
+    if (format === "table") out.write(scanTableHeader(layout, c));
+    if (format === "csv") out.write(scanCsvHeader());
     for await (const r of scanner.results()) {
       counts[r.state]++;
       if (r.state === "open") severities[r.severity]++;
@@ -213,7 +211,8 @@ async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
         line = format === "csv" ? scanCsvRow(r, new Date()) : scanTableRow(r, layout, c);
       if (line !== undefined) {
         clearProgress();
-        await writeOut(line);
+        const wait = out.write(line);
+        if (wait !== null) await wait;
       }
       const now = performance.now();
       if (showProgress && now - lastProgress > 200) {
@@ -225,6 +224,7 @@ async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
     }
   } finally {
     clearProgress();
+    out.flush();
     process.off("SIGINT", onSignal);
     process.off("SIGTERM", onSignal);
     state?.close();
@@ -246,8 +246,9 @@ async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
     skipped: scanner.skipped,
     warnings,
   };
-  if (format === "table") await writeOut(scanSummaryText(summary, c));
+  if (format === "table") out.write(scanSummaryText(summary, c));
   else for (const w of warnings) process.stderr.write(`moat: warning: ${w}\n`);
+  await out.end();
 
   if (stop.signal.aborted) {
     process.stderr.write(
