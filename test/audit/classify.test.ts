@@ -209,4 +209,43 @@ describe("classify: the general cases", () => {
       }),
     );
   });
+
+  it("orders findings by severity, port, protocol, address, namespace (as a plain sort would)", () => {
+    // Few ports and namespaces, so that many findings tie on severity and port.
+    const socket = fc.record({
+      protocol: fc.constantFrom("tcp" as const, "udp" as const),
+      address: fc.constantFrom("0.0.0.0", "::", "127.0.0.1", "::1", "10.1.1.1", "203.0.113.4"),
+      port: fc.constantFrom(22, 53, 11211, 40000),
+      netns: fc.constantFrom(null, "a", "b"),
+    });
+    const key = (f: {
+      severity: string;
+      port: number;
+      protocol: string;
+      address: string;
+      netns: string | null;
+    }) => [
+      SEVERITIES.indexOf(f.severity as (typeof SEVERITIES)[number]),
+      f.port,
+      f.protocol,
+      f.address,
+      f.netns ?? "",
+    ];
+    fc.assert(
+      fc.property(fc.array(socket, { maxLength: 60 }), (specs) => {
+        const r = classify(table(specs.map((s) => sock(s))), catalog, now);
+        const expected = [...r.findings].sort((a, b) => {
+          const [ka, kb] = [key(a), key(b)];
+          for (let i = 0; i < ka.length; i++) {
+            const x = ka[i]!;
+            const y = kb[i]!;
+            const d = typeof x === "number" ? x - (y as number) : x.localeCompare(y as string);
+            if (d !== 0) return d;
+          }
+          return 0;
+        });
+        assert.deepEqual(r.findings.map(key), expected.map(key));
+      }),
+    );
+  });
 });
