@@ -8,7 +8,9 @@
  *  - a bounded pool of connected sockets, each carrying one request at a time, so that an ICMP port
  *    unreachable reaches us as ECONNREFUSED. Retries use them, and so do first attempts when there
  *    will be a retry: a closed port is then known after one round trip and only silent ones are
- *    retried (on the same socket), which costs fewer sends and sockets than a retry of every port;
+ *    retried (on the same socket), which costs fewer sends and sockets than a retry of every port.
+ *    Only a job's first probe takes one: the others (DNS and NTP have two) go out and are retried
+ *    unconnected, and an ICMP error to the first decides them too, since it says no socket is there;
  *  - a few unconnected sockets per family: first attempts without retries (`--retries 0`, a sweep
  *    for open ports) and first attempts while every connected socket is busy (a large scan's first
  *    pass). A handful of syscalls per probe, which is what makes 50,000+ probes/s possible; such a
@@ -183,6 +185,13 @@ interface Request {
   key: string;
   chain: Request | null;
   conn: Conn | null;
+  /**
+   * The job's other probes, when this one (its first) went out on a connected socket: they go out
+   * unconnected (a connect, an ICMP error object and a disconnect fewer each) and take its ICMP verdict.
+   */
+  riders: Request[] | null;
+  /** One of those: sent and retried unconnected, decided with its lead's ICMP verdict. */
+  rider: boolean;
 }
 
 interface Attempt {
@@ -471,7 +480,10 @@ export class UdpEngine {
         this.retryHead++;
         continue;
       }
-      if (req.conn !== null) {
+      if (req.rider) {
+        this.retryHead++;
+        this.sendFast(req);
+      } else if (req.conn !== null) {
         // Its socket is still connected to this target: retry on it.
         this.retryHead++;
         this.sendConnected(req, req.conn);
@@ -514,6 +526,7 @@ export class UdpEngine {
       return 0;
     }
     this.inFlight++;
+    let lead: Request | null = null;
     job.probes.forEach((probe, index) => {
       const req: Request = {
         owner,
@@ -535,8 +548,18 @@ export class UdpEngine {
         key: `${job.port}/${job.ip}`,
         chain: null,
         conn: null,
+        riders: null,
+        rider: lead !== null && lead.conn !== null,
       };
-      this.sendFirst(req);
+      if (lead === null) {
+        lead = req;
+        this.sendFirst(req);
+      } else if (req.rider) {
+        (lead.riders ??= []).push(req);
+        this.sendFast(req);
+      } else {
+        this.sendFirst(req);
+      }
     });
     return job.probes.length;
   }
@@ -746,7 +769,15 @@ export class UdpEngine {
       }
       return;
     }
-    if (req.phase === Phase.Waiting) this.finish(req);
+    if (req.phase !== Phase.Waiting) return;
+    this.finish(req);
+    // No socket at the port: none of the job's probes can be answered.
+    if (req.riders !== null)
+      for (const rider of req.riders)
+        if (rider.phase === Phase.Waiting) {
+          rider.icmp = req.icmp;
+          this.finish(rider);
+        }
   }
 
   /**

@@ -128,6 +128,29 @@ describe("UDP engine on loopback", () => {
     }
   });
 
+  it("a job's further probes ride along: an ICMP error to its first decides them all", async () => {
+    // The server ignores this probe's requests (not "MOAT"): silence on an open port.
+    const ignored: UdpProbe = { ...testProbe, id: "ignored", request: () => Buffer.from("NOPE") };
+    const ports = await Promise.all(Array.from({ length: 10 }, () => freePort()));
+    const { outcomes } = await scan([
+      ...ports.map((p) => job("127.0.0.1", p, [testProbe, ignored, testProbe])),
+      job("127.0.0.1", server.port, [ignored, testProbe]),
+      job("127.0.0.1", server.port, [testProbe, ignored]),
+    ]);
+    for (const o of outcomes.filter((o) => o.job.port !== server.port))
+      for (const p of o.probes) {
+        assert.equal(p.state, "closed", `port ${o.job.port} probe ${p.probe.id}`);
+        assert.equal(p.attempts, 1);
+      }
+    const answered = outcomes.filter((o) => o.job.port === server.port);
+    assert.equal(answered.length, 2);
+    for (const o of answered)
+      for (const p of o.probes) {
+        assert.equal(p.state, p.probe === testProbe ? "open" : "open|filtered", p.probe.id);
+        if (p.probe === ignored) assert.equal(p.attempts, 2, "silence is retried");
+      }
+  });
+
   it("with the connected sockets busy, first attempts go unconnected and the retry still sees closed", async () => {
     const ports = await Promise.all(Array.from({ length: 20 }, () => freePort()));
     const { outcomes } = await scan(
