@@ -6,7 +6,7 @@ import { exitCodeFor } from "../audit/exit-code.js";
 import { SEVERITIES, type Severity } from "../audit/types.js";
 import { loadCatalog } from "../catalog/load.js";
 import { readSockets } from "../host/sockets.js";
-import { renderAuditCsv, renderAuditJson, renderAuditMarkdown } from "../report/audit-formats.js";
+import { auditJsonParts, renderAuditCsv, renderAuditMarkdown } from "../report/audit-formats.js";
 import { renderAuditTable } from "../report/audit-table.js";
 import { colors, wantColor } from "../report/style.js";
 import { addSourceOptions, type SourceFlags, sourceFrom } from "./source-options.js";
@@ -98,17 +98,18 @@ async function runAudit(flags: AuditFlags): Promise<void> {
     report.findings = confirmFromOutside(report.findings, scan);
   }
   const format: Format = flags.json ? "json" : flags.format;
-  const render = {
+  const render: Record<Format, () => string | Iterable<string>> = {
     table: () =>
       renderAuditTable(report, {
         colors: colors(flags.color && wantColor(process.stdout)),
         all: flags.all === true,
       }),
-    json: () => renderAuditJson(report),
+    json: () => auditJsonParts(report),
     csv: () => renderAuditCsv(report),
     markdown: () => renderAuditMarkdown(report),
-  }[format];
-  process.stdout.write(render());
+  };
+  const out = render[format]();
+  for (const part of typeof out === "string" ? [out] : out) process.stdout.write(part);
   process.exitCode = exitCodeFor(report.findings, flags.failOn);
 }
 

@@ -3,10 +3,18 @@ import { isCommand } from "../audit/fix.js";
 import { type AuditReport, SEVERITIES } from "../audit/types.js";
 import { exposureCell } from "./audit-table.js";
 import { csvRows } from "./csv.js";
+import { prettyJsonParts } from "./json-parts.js";
 
-/** The output contract of DESIGN.md; field order kept stable for people who diff reports. */
+/**
+ * The output contract of DESIGN.md, pretty-printed (field order kept stable for people who diff
+ * reports), in parts to write one after another: a large report is never one string.
+ */
+export function auditJsonParts(report: AuditReport): Iterable<string> {
+  return prettyJsonParts(report, "findings");
+}
+
 export function renderAuditJson(report: AuditReport): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  return [...auditJsonParts(report)].join("");
 }
 
 const CSV_HEADER = [
