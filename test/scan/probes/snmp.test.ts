@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { BER, encodeInteger, encodeOctetString, encodeOid, tlv } from "../../../src/scan/probes/ber.js";
-import { snmpProbe as probe, SYS_DESCR } from "../../../src/scan/probes/snmp.js";
+import { encodeGetRequest, snmpProbe as probe, SYS_DESCR } from "../../../src/scan/probes/snmp.js";
 import { robustnessProperties } from "./never-throws.js";
 
 const cookie = { id: 0x1234, sourcePort: 40000 };
@@ -47,6 +47,13 @@ describe("snmp probe", () => {
     assert.equal(req.length, 41);
     // Ids with the top bit set need a sign octet: one byte longer, still a positive INTEGER.
     assert.equal(probe.request({ id: 0x8001, sourcePort: 1 }).subarray(15, 20).toString("hex"), "0203008001");
+  });
+
+  it("sends for every 16-bit id exactly the request encoded field by field (the template is only faster)", () => {
+    for (let id = 0; id <= 0xffff; id++) {
+      const sent = probe.request({ id, sourcePort: 1 });
+      if (!sent.equals(encodeGetRequest(id))) assert.fail(`id ${id}: ${sent.toString("hex")}`);
+    }
   });
 
   it("matches GetResponses carrying our request-id only", () => {
