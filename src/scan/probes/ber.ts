@@ -159,6 +159,24 @@ export function tlv(tag: number, content: Buffer | readonly Buffer[]): Buffer {
   return Buffer.concat([Buffer.from([tag]), encodeLength(body.length), body]);
 }
 
+/**
+ * `encode` for 16-bit ids, where the id is an INTEGER followed by `afterId` bytes that do not depend
+ * on it: encoded once per length of the id (1-3 content octets), then copied with the id's octets
+ * written in. Probes send thousands of requests; encoding each field by field cost ~70 µs in a
+ * fresh process.
+ */
+export function idTemplate(encode: (id: number) => Buffer, afterId: number): (id: number) => Buffer {
+  const templates: Buffer[] = [];
+  return (raw) => {
+    const id = raw & 0xffff;
+    const octets = id < 0x80 ? 1 : id < 0x8000 ? 2 : 3;
+    const template = (templates[octets] ??= encode(id));
+    const out = Buffer.from(template);
+    out.writeUIntBE(id, template.length - afterId - octets, octets);
+    return out;
+  };
+}
+
 /** Minimal two's-complement INTEGER (so 0x8000 takes three octets). */
 export function encodeInteger(n: number, tag: number = BER.integer): Buffer {
   if (!Number.isSafeInteger(n)) throw new RangeError(`not an integer: ${n}`);

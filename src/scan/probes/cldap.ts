@@ -9,6 +9,7 @@ import {
   BER,
   encodeInteger,
   encodeOctetString,
+  idTemplate,
   readChildren,
   readInteger,
   readTlv,
@@ -29,24 +30,26 @@ const MAX_MESSAGES = 16;
 const MAX_VALUES = 16;
 const MAX_TEXT = 256;
 
-function searchRootDse(messageId: number): Buffer {
-  return tlv(BER.sequence, [
-    encodeInteger(messageId),
-    tlv(SEARCH_REQUEST, [
-      encodeOctetString(""), // baseObject: the rootDSE
-      encodeInteger(0, BER.enumerated), // scope baseObject
-      encodeInteger(0, BER.enumerated), // derefAliases never
-      encodeInteger(0), // sizeLimit
-      encodeInteger(0), // timeLimit
-      tlv(BER.boolean, Buffer.from([0])), // typesOnly FALSE
-      encodeOctetString("objectClass", FILTER_PRESENT),
-      tlv(
-        BER.sequence,
-        ATTRIBUTES.map((a) => encodeOctetString(a)),
-      ),
-    ]),
-  ]);
+const SEARCH_ROOT_DSE = tlv(SEARCH_REQUEST, [
+  encodeOctetString(""), // baseObject: the rootDSE
+  encodeInteger(0, BER.enumerated), // scope baseObject
+  encodeInteger(0, BER.enumerated), // derefAliases never
+  encodeInteger(0), // sizeLimit
+  encodeInteger(0), // timeLimit
+  tlv(BER.boolean, Buffer.from([0])), // typesOnly FALSE
+  encodeOctetString("objectClass", FILTER_PRESENT),
+  tlv(
+    BER.sequence,
+    ATTRIBUTES.map((a) => encodeOctetString(a)),
+  ),
+]);
+
+/** The LDAPMessage searching the rootDSE, encoded field by field. */
+export function searchRootDse(messageId: number): Buffer {
+  return tlv(BER.sequence, [encodeInteger(messageId), SEARCH_ROOT_DSE]);
 }
+
+const searchRequest = idTemplate(searchRootDse, SEARCH_ROOT_DSE.length);
 
 interface Message {
   id: number;
@@ -108,7 +111,7 @@ export const cldapProbe: UdpProbe = {
   transport: "udp",
   ports: [389],
   request(cookie: Cookie): Buffer {
-    return searchRootDse(cookie.id & 0xffff);
+    return searchRequest(cookie.id);
   },
   match(reply: Buffer, cookie: Cookie): boolean {
     const first = readMessages(reply)[0];

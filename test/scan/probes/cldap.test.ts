@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { cldapProbe as probe } from "../../../src/scan/probes/cldap.js";
+import { cldapProbe as probe, searchRootDse } from "../../../src/scan/probes/cldap.js";
 import { checkUdpRobust, hex } from "./never-throws.js";
 
 const cookie = { id: 0x1234, sourcePort: 40000 };
@@ -40,6 +40,13 @@ function reply(id: Buffer = hex("02021234")): Buffer {
 }
 
 describe("cldap probe", () => {
+  it("sends for every 16-bit id exactly the request encoded field by field (the template is only faster)", () => {
+    for (let id = 0; id <= 0xffff; id++) {
+      const sent = probe.request({ id, sourcePort: 1 });
+      if (!sent.equals(searchRootDse(id))) assert.fail(`id ${id}: ${sent.toString("hex")}`);
+    }
+  });
+
   it("builds the RFC 4511 rootDSE searchRequest with three attributes", () => {
     const ascii = (s: string) => Buffer.from(s, "ascii").toString("hex");
     const expected = hex(
