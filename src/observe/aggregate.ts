@@ -7,7 +7,7 @@
  * past `distinctBound` values, and top sources/victims are Misra–Gries summaries of fixed capacity.
  * What remains is one entry per active (protocol, port) per open bucket; `drain` hands closed buckets off.
  */
-import type { Classification, PacketKind } from "./classify.js";
+import { type Classification, PACKET_KINDS, type PacketKind } from "./classify.js";
 import { Distinct, type DistinctOptions, type DistinctState } from "./distinct.js";
 import { HeavyHitters } from "./heavy.js";
 import type { DecodedPacket, TransportProtocol } from "./types.js";
@@ -90,12 +90,14 @@ interface PortState {
   destinations: Distinct;
   firstSeen: number;
   lastSeen: number;
-  kinds: Partial<Record<PacketKind, number>>;
+  /** Packets per kind, by PACKET_KINDS index. */
+  kinds: number[];
   probes: Record<string, number>;
   tags: Record<string, number>;
 }
 
-interface BucketState {
+/** An open bucket: what `add` and `fold` accumulate, `row` turns into a BucketRow. */
+export interface BucketState {
   bucket: number;
   packets: number;
   bytes: number;
@@ -117,6 +119,12 @@ function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
+function kindCounts(byIndex: readonly number[]): Partial<Record<PacketKind, number>> {
+  const kinds: Partial<Record<PacketKind, number>> = {};
+  for (const [i, n] of byIndex.entries()) if (n > 0) kinds[PACKET_KINDS[i]!] = n;
+  return kinds;
+}
+
 function ranked(summary: HeavyHitters, n: number): RankedAddress[] {
   return summary.top(n).map((h) => ({ address: h.key, packets: h.count, error: h.error }));
 }
@@ -130,6 +138,8 @@ export class Aggregator {
   private readonly topSourcesN: number;
   private readonly sketches: boolean;
   private readonly open = new Map<number, BucketState>();
+  /** The bucket the last packet went to: the next one nearly always goes there too. */
+  private last: BucketState | null = null;
 
   constructor(options: AggregatorOptions) {
     this.bucketSize = options.bucket;
@@ -149,15 +159,77 @@ export class Aggregator {
   }
 
   add(p: DecodedPacket, c: Classification): void {
-    const bucket = this.bucketOf(p.timeMicros);
+    const t = p.timeMicros;
+    const bucket = this.bucketOf(t);
+    const b = this.last !== null && this.last.bucket === bucket ? this.last : this.bucketState(bucket, t);
+    this.last = b;
+    b.packets++;
+    b.bytes += p.wireLength;
+    if (t < b.firstSeen) b.firstSeen = t;
+    if (t > b.lastSeen) b.lastSeen = t;
+    b.sources.add(p.source);
+    b.destinations.add(p.destination);
+    b.topSources.add(p.source);
+    if (c.kind === "backscatter") {
+      // The reply's source is the host that was flooded.
+      b.backscatterPackets++;
+      b.victims.add(p.source);
+      b.topVictims.add(p.source);
+    }
+
+    const port = PORTLESS.has(p.protocol) ? null : p.destinationPort;
+    const s = this.portState(b, p.protocol, port, t);
+    s.packets++;
+    s.bytes += p.wireLength;
+    if (t < s.firstSeen) s.firstSeen = t;
+    if (t > s.lastSeen) s.lastSeen = t;
+    s.sources.add(p.source);
+    s.destinations.add(p.destination);
+    s.kinds[c.kindIndex]!++;
+    if (c.probe !== null) bump(s.probes, c.probe);
+    for (const tag of c.tags) bump(s.tags, tag);
+  }
+
+  /**
+   * A closed bucket of a finer aggregator, added in whole: its counts summed, its distinct counters
+   * and heavy hitters merged. Coarser buckets are built this way rather than from every packet again:
+   * the per-packet work is done once, at the finest size.
+   */
+  fold(finer: BucketState): void {
+    const b = this.bucketState(this.bucketOf(finer.bucket * 1_000_000), finer.firstSeen);
+    b.packets += finer.packets;
+    b.bytes += finer.bytes;
+    if (finer.firstSeen < b.firstSeen) b.firstSeen = finer.firstSeen;
+    if (finer.lastSeen > b.lastSeen) b.lastSeen = finer.lastSeen;
+    b.sources.merge(finer.sources);
+    b.destinations.merge(finer.destinations);
+    b.topSources.merge(finer.topSources);
+    b.backscatterPackets += finer.backscatterPackets;
+    b.victims.merge(finer.victims);
+    b.topVictims.merge(finer.topVictims);
+    for (const f of finer.ports.values()) {
+      const s = this.portState(b, f.protocol, f.port, f.firstSeen);
+      s.packets += f.packets;
+      s.bytes += f.bytes;
+      if (f.firstSeen < s.firstSeen) s.firstSeen = f.firstSeen;
+      if (f.lastSeen > s.lastSeen) s.lastSeen = f.lastSeen;
+      s.sources.merge(f.sources);
+      s.destinations.merge(f.destinations);
+      for (let i = 0; i < s.kinds.length; i++) s.kinds[i]! += f.kinds[i]!;
+      for (const [probe, n] of Object.entries(f.probes)) s.probes[probe] = (s.probes[probe] ?? 0) + n;
+      for (const [tag, n] of Object.entries(f.tags)) s.tags[tag] = (s.tags[tag] ?? 0) + n;
+    }
+  }
+
+  private bucketState(bucket: number, firstSeen: number): BucketState {
     let b = this.open.get(bucket);
     if (b === undefined) {
       b = {
         bucket,
         packets: 0,
         bytes: 0,
-        firstSeen: p.timeMicros,
-        lastSeen: p.timeMicros,
+        firstSeen,
+        lastSeen: firstSeen,
         sources: new Distinct(this.distinct),
         destinations: new Distinct(this.distinct),
         topSources: new HeavyHitters(this.heavyCapacity),
@@ -168,48 +240,35 @@ export class Aggregator {
       };
       this.open.set(bucket, b);
     }
-    b.packets++;
-    b.bytes += p.wireLength;
-    if (p.timeMicros < b.firstSeen) b.firstSeen = p.timeMicros;
-    if (p.timeMicros > b.lastSeen) b.lastSeen = p.timeMicros;
-    b.sources.add(p.source);
-    b.destinations.add(p.destination);
-    b.topSources.add(p.source);
-    if (c.kind === "backscatter" && c.victim !== null) {
-      b.backscatterPackets++;
-      b.victims.add(c.victim);
-      b.topVictims.add(c.victim);
-    }
+    return b;
+  }
 
-    const port = PORTLESS.has(p.protocol) ? null : p.destinationPort;
+  private portState(
+    b: BucketState,
+    protocol: TransportProtocol,
+    port: number | null,
+    firstSeen: number,
+  ): PortState {
     // A number, not "udp/11211": no string built and hashed per packet.
-    const key = PROTOCOL_INDEX[p.protocol] * 65537 + (port ?? 65536);
+    const key = PROTOCOL_INDEX[protocol] * 65537 + (port ?? 65536);
     let s = b.ports.get(key);
     if (s === undefined) {
       s = {
-        protocol: p.protocol,
+        protocol,
         port,
         packets: 0,
         bytes: 0,
         sources: new Distinct(this.distinct),
         destinations: new Distinct(this.distinct),
-        firstSeen: p.timeMicros,
-        lastSeen: p.timeMicros,
-        kinds: {},
+        firstSeen,
+        lastSeen: firstSeen,
+        kinds: [0, 0, 0, 0, 0],
         probes: {},
         tags: {},
       };
       b.ports.set(key, s);
     }
-    s.packets++;
-    s.bytes += p.wireLength;
-    if (p.timeMicros < s.firstSeen) s.firstSeen = p.timeMicros;
-    if (p.timeMicros > s.lastSeen) s.lastSeen = p.timeMicros;
-    s.sources.add(p.source);
-    s.destinations.add(p.destination);
-    s.kinds[c.kind] = (s.kinds[c.kind] ?? 0) + 1;
-    if (c.probe !== null) bump(s.probes, c.probe);
-    for (const tag of c.tags) bump(s.tags, tag);
+    return s;
   }
 
   /** All buckets so far, oldest first, as plain rows. */
@@ -219,11 +278,17 @@ export class Aggregator {
 
   /** Rows of the buckets that start before `bucket` (Unix seconds), removed from memory. */
   drain(before: number = Number.POSITIVE_INFINITY): BucketRow[] {
+    return this.drainStates(before).map((b) => this.row(b));
+  }
+
+  /** The buckets that start before `bucket`, removed, as they are: for a coarser aggregator's `fold`, then `row`. */
+  drainStates(before: number = Number.POSITIVE_INFINITY): BucketState[] {
     const closed = [...this.open.values()]
       .filter((b) => b.bucket < before)
       .sort((a, b) => a.bucket - b.bucket);
     for (const b of closed) this.open.delete(b.bucket);
-    return closed.map((b) => this.row(b));
+    if (this.last !== null && !this.open.has(this.last.bucket)) this.last = null;
+    return closed;
   }
 
   /** How many values the aggregator holds in memory: exact set entries, heavy-hitter entries, port keys. */
@@ -256,7 +321,8 @@ export class Aggregator {
     return { buckets: this.open.size, portKeys, exactValues, sketches, heavyEntries };
   }
 
-  private row(b: BucketState): BucketRow {
+  /** A bucket as a plain row. */
+  row(b: BucketState): BucketRow {
     const ports: PortRow[] = [...b.ports.values()]
       .map((s) => this.portRow(b.bucket, s))
       .sort(
@@ -306,7 +372,7 @@ export class Aggregator {
       destinations: s.destinations.count(),
       firstSeen: s.firstSeen,
       lastSeen: s.lastSeen,
-      kinds: { ...s.kinds },
+      kinds: kindCounts(s.kinds),
       probes: { ...s.probes },
       tags: { ...s.tags },
     };

@@ -2,21 +2,34 @@
  * What a packet arriving at the telescope is: a scan, a UDP probe (recognised from its payload), a
  * ping, or backscatter — a reply to a flood whose forged source was one of our unused addresses,
  * which names the host being attacked (Moore et al., "Inferring Internet Denial-of-Service Activity").
- * Pure and allocation-light: it runs once per packet. The decoded packet is read, never kept.
+ * Pure and allocation-free: it runs once per packet. The decoded packet is read, never kept.
  */
+import type { AddressKey } from "./address.js";
 import { probeOf } from "./payloads.js";
 import type { DecodedPacket } from "./types.js";
 
 export type PacketKind = "tcp-syn-scan" | "udp-probe" | "icmp-echo" | "backscatter" | "other";
 
+export const PACKET_KINDS: readonly PacketKind[] = [
+  "tcp-syn-scan",
+  "udp-probe",
+  "icmp-echo",
+  "backscatter",
+  "other",
+];
+
+/**
+ * What the classifier says of a packet. Shared and immutable: one object per (kind, probe, tags), so
+ * the per-packet call allocates nothing. For backscatter the victim is the packet's source (victimOf).
+ */
 export interface Classification {
-  kind: PacketKind;
+  readonly kind: PacketKind;
+  /** Position of `kind` in PACKET_KINDS, for counting in arrays. */
+  readonly kindIndex: number;
   /** The UDP probe recognised from the payload ("memcached-stats", "ntp-monlist", ...), or null. */
-  probe: string | null;
-  /** For backscatter: the source of the reply, i.e. the host that was flooded. */
-  victim: string | null;
+  readonly probe: string | null;
   /** Tools the packet's fields give away: "zmap", "masscan", "mirai". */
-  tags: readonly string[];
+  readonly tags: readonly string[];
 }
 
 const SYN = 0x02;
@@ -32,58 +45,63 @@ const ICMP6_BACKSCATTER = new Set([1, 2, 3, 4, 129]);
 const ICMP4_ECHO = 8;
 const ICMP6_ECHO = 128;
 
-const NO_TAGS: readonly string[] = Object.freeze([]);
-const OTHER: Classification = Object.freeze({ kind: "other", probe: null, victim: null, tags: NO_TAGS });
+const ZMAP = 1;
+const MASSCAN = 2;
+const MIRAI = 4;
+const TAG_NAMES = ["zmap", "masscan", "mirai"] as const;
 
-/** Dotted-quad text to its unsigned 32-bit value; -1 if it is not one. Hand-rolled: hot path. */
-export function ipv4ToUint32(text: string): number {
-  let value = 0;
-  let octet = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 0x2e) {
-      if (digits === 0 || dots === 3) return -1;
-      value = value * 256 + octet;
-      octet = 0;
-      digits = 0;
-      dots++;
-    } else if (c >= 0x30 && c <= 0x39 && digits < 3) {
-      octet = octet * 10 + (c - 0x30);
-      if (octet > 255) return -1;
-      digits++;
-    } else {
-      return -1;
-    }
+/** Interned classifications by kind, then probe (null as ""), then tag bits. */
+const interned = new Map<PacketKind, Map<string, Classification[]>>();
+
+function classification(kind: PacketKind, probe: string | null, tagBits: number): Classification {
+  let byProbe = interned.get(kind);
+  if (byProbe === undefined) {
+    byProbe = new Map();
+    interned.set(kind, byProbe);
   }
-  if (dots !== 3 || digits === 0) return -1;
-  return value * 256 + octet;
+  let byTags = byProbe.get(probe ?? "");
+  if (byTags === undefined) {
+    byTags = [];
+    byProbe.set(probe ?? "", byTags);
+  }
+  const known = byTags[tagBits];
+  if (known !== undefined) return known;
+  const made: Classification = Object.freeze({
+    kind,
+    kindIndex: PACKET_KINDS.indexOf(kind),
+    probe,
+    tags: Object.freeze(TAG_NAMES.filter((_, i) => (tagBits & (1 << i)) !== 0)),
+  });
+  byTags[tagBits] = made;
+  return made;
+}
+
+const OTHER = classification("other", null, 0);
+const BACKSCATTER = classification("backscatter", null, 0);
+const SYN_SCAN = classification("tcp-syn-scan", null, 0);
+
+/** The host a backscatter packet names as flooded (the source of the reply); null for other kinds. */
+export function victimOf(p: DecodedPacket, c: Classification): AddressKey | null {
+  return c.kind === "backscatter" ? p.source : null;
 }
 
 /** Tool fingerprints of a TCP SYN: Mirai's and masscan's stateless cookies are computable from the packet. */
-function synTags(p: DecodedPacket): readonly string[] {
-  if (p.family !== "ipv4" || p.ipId === null) return NO_TAGS;
-  const tags: string[] = [];
-  if (p.ipId === ZMAP_IP_ID) tags.push("zmap");
-  const dst = ipv4ToUint32(p.destination);
+function synTags(p: DecodedPacket): number {
+  if (p.family !== "ipv4" || p.ipId === null || typeof p.destination !== "number") return 0;
+  let tags = p.ipId === ZMAP_IP_ID ? ZMAP : 0;
+  const dst = p.destination >>> 0;
   const seq = p.tcpSequence;
-  if (dst >= 0 && seq !== null) {
+  if (seq !== null) {
     // masscan writes ip_id = ip_them ^ port_them ^ seqno into a 16-bit field (templ-pkt.c).
-    if (p.destinationPort !== null && p.ipId === ((dst ^ p.destinationPort ^ seq) & 0xffff))
-      tags.push("masscan");
+    if (p.destinationPort !== null && p.ipId === ((dst ^ p.destinationPort ^ seq) & 0xffff)) tags |= MASSCAN;
     // Mirai's scanner sets the sequence number to the target address.
-    if (seq >>> 0 === dst) tags.push("mirai");
+    if (seq >>> 0 === dst) tags |= MIRAI;
   }
-  return tags.length === 0 ? NO_TAGS : tags;
+  return tags;
 }
 
-function zmapTag(p: DecodedPacket): readonly string[] {
-  return p.family === "ipv4" && p.ipId === ZMAP_IP_ID ? ["zmap"] : NO_TAGS;
-}
-
-function backscatter(p: DecodedPacket): Classification {
-  return { kind: "backscatter", probe: null, victim: p.source, tags: NO_TAGS };
+function zmapTag(p: DecodedPacket): number {
+  return p.family === "ipv4" && p.ipId === ZMAP_IP_ID ? ZMAP : 0;
 }
 
 function classifyTcp(p: DecodedPacket): Classification {
@@ -91,17 +109,19 @@ function classifyTcp(p: DecodedPacket): Classification {
   if (flags === null) return OTHER;
   const syn = (flags & SYN) !== 0;
   const ack = (flags & ACK) !== 0;
-  if (syn && !ack && (flags & RST) === 0)
-    return { kind: "tcp-syn-scan", probe: null, victim: null, tags: synTags(p) };
-  if (syn && ack) return backscatter(p);
-  if ((flags & RST) !== 0 && !syn) return backscatter(p);
+  if (syn && !ack && (flags & RST) === 0) {
+    const tags = synTags(p);
+    return tags === 0 ? SYN_SCAN : classification("tcp-syn-scan", null, tags);
+  }
+  if (syn && ack) return BACKSCATTER;
+  if ((flags & RST) !== 0 && !syn) return BACKSCATTER;
   return OTHER;
 }
 
 function classifyIcmp(p: DecodedPacket, echo: number, replies: ReadonlySet<number>): Classification {
   if (p.icmpType === null) return OTHER;
-  if (p.icmpType === echo) return { kind: "icmp-echo", probe: null, victim: null, tags: zmapTag(p) };
-  if (replies.has(p.icmpType)) return backscatter(p);
+  if (p.icmpType === echo) return classification("icmp-echo", null, zmapTag(p));
+  if (replies.has(p.icmpType)) return BACKSCATTER;
   return OTHER;
 }
 
@@ -113,12 +133,7 @@ export function classifyPacket(p: DecodedPacket): Classification {
       return classifyTcp(p);
     case "udp":
       if (p.destinationPort === null) return OTHER;
-      return {
-        kind: "udp-probe",
-        probe: probeOf(p.payload, p.destinationPort),
-        victim: null,
-        tags: zmapTag(p),
-      };
+      return classification("udp-probe", probeOf(p.payload, p.destinationPort), zmapTag(p));
     case "icmp":
       return classifyIcmp(p, ICMP4_ECHO, ICMP4_BACKSCATTER);
     case "icmpv6":

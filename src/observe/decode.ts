@@ -4,10 +4,12 @@
  * IPv4/IPv6 (extension headers, fragments), then TCP/UDP/ICMP headers. A packet cut by the snap
  * length decodes as far as its bytes go; only a missing IP header or junk in it is a problem. It
  * never throws: every read is bounds-checked first. Allocation per packet: the payload view and,
- * on a cache miss, address strings.
+ * for IPv6 only, address strings (IPv4 addresses are numbers: address.ts).
  */
+
+import { ipv4Key } from "./address.js";
 import type { CaptureRecord } from "./capture/record.js";
-import { ipv4Text, ipv6Text } from "./ip-text.js";
+import { ipv6Text } from "./ip-text.js";
 import type { DecodedPacket } from "./types.js";
 
 export type DecodeProblemKind =
@@ -46,8 +48,8 @@ export function newDecodedPacket(): DecodedPacket {
     index: 0,
     timeMicros: 0,
     family: "ipv4",
-    source: "",
-    destination: "",
+    source: 0,
+    destination: 0,
     ipProtocol: 0,
     protocol: "other",
     ipId: null,
@@ -159,8 +161,8 @@ function ipv4(record: CaptureRecord, into: DecodedPacket, at: number): DecodePro
   into.ipId = data.readUInt16BE(at + 4);
   into.ttl = data[at + 8]!;
   const ipProtocol = data[at + 9]!;
-  into.source = ipv4Text(data, at + 12);
-  into.destination = ipv4Text(data, at + 16);
+  into.source = ipv4Key(data, at + 12);
+  into.destination = ipv4Key(data, at + 16);
   into.capturedLength = end - at;
   into.wireLength = totalLength;
   if ((fragmentWord & 0x1fff) !== 0) {

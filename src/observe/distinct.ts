@@ -2,7 +2,9 @@
  * A distinct counter that is exact while small and bounded when large: a Set up to `bound` values,
  * then a HyperLogLog sketch. Most (bucket, port) keys at a telescope see a handful of sources, so
  * they stay exact and cheap; a flood of unique (often spoofed) sources costs 2^precision bytes, never more.
+ * Values are address keys (address.ts): an IPv4 address is one integer, never its text.
  */
+import { type AddressKey, keyOfText } from "./address.js";
 import { HyperLogLog } from "./hll.js";
 
 export interface DistinctOptions {
@@ -12,8 +14,8 @@ export interface DistinctOptions {
   precision?: number;
 }
 
-/** Serialisable form: the exact values, or the sketch's registers in base64. */
-export type DistinctState = { exact: string[] } | { precision: number; registers: string };
+/** What the store keeps (src/store/distinct-codec.ts): the exact values, or the sketch's registers. */
+export type DistinctState = { exact: AddressKey[] } | { precision: number; registers: Uint8Array };
 
 export const DEFAULT_BOUND = 4096;
 export const DEFAULT_PRECISION = 14;
@@ -21,7 +23,7 @@ export const DEFAULT_PRECISION = 14;
 export class Distinct {
   readonly bound: number;
   readonly precision: number;
-  private exact: Set<string> | null = new Set();
+  private exact: Set<AddressKey> | null = new Set();
   private sketch: HyperLogLog | null = null;
 
   constructor(options: DistinctOptions = {}) {
@@ -29,7 +31,7 @@ export class Distinct {
     this.precision = options.precision ?? DEFAULT_PRECISION;
   }
 
-  add(value: string): void {
+  add(value: AddressKey): void {
     if (this.exact !== null) {
       this.exact.add(value);
       if (this.exact.size > this.bound) this.toSketch();
@@ -65,18 +67,19 @@ export class Distinct {
   toState(): DistinctState {
     if (this.exact !== null) return { exact: [...this.exact] };
     const s = this.sketch!;
-    return { precision: s.precision, registers: Buffer.from(s.registers).toString("base64") };
+    return { precision: s.precision, registers: s.registers.slice() };
   }
 
+  /** A counter from a stored state; addresses given as text count as their keys (IPv4 text → integer). */
   static fromState(state: DistinctState, options: DistinctOptions = {}): Distinct {
     if ("exact" in state) {
       const d = new Distinct(options);
-      for (const v of state.exact) d.add(v);
+      for (const v of state.exact) d.add(typeof v === "string" ? keyOfText(v) : v);
       return d;
     }
     const d = new Distinct({ ...options, precision: state.precision });
     d.exact = null;
-    d.sketch = new HyperLogLog(state.precision, new Uint8Array(Buffer.from(state.registers, "base64")));
+    d.sketch = new HyperLogLog(state.precision, Uint8Array.from(state.registers));
     return d;
   }
 

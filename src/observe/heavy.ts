@@ -11,7 +11,10 @@
  * new key is one Map insert, and the sort every k new keys costs O(log k) per key.
  */
 
+import { type AddressKey, addressText } from "./address.js";
+
 export interface HeavyHitter {
+  /** The address as text. */
   key: string;
   /** Upper bound of the key's true count. */
   count: number;
@@ -21,7 +24,7 @@ export interface HeavyHitter {
 
 export class HeavyHitters {
   readonly capacity: number;
-  private counters = new Map<string, number>();
+  private counters = new Map<AddressKey, number>();
   private decremented = 0;
 
   constructor(capacity: number) {
@@ -35,7 +38,7 @@ export class HeavyHitters {
     return this.counters.size;
   }
 
-  add(key: string, weight = 1): void {
+  add(key: AddressKey, weight = 1): void {
     const count = this.counters.get(key);
     if (count !== undefined) {
       this.counters.set(key, count + weight);
@@ -45,20 +48,37 @@ export class HeavyHitters {
     this.counters.set(key, weight);
   }
 
-  /** The largest entries, largest first (ties by key, for stable output); at most `capacity`. */
+  /**
+   * Union with another summary (Agarwal et al., "Mergeable Summaries", 2012): counters summed and cut
+   * back as in `add`, decrements summed, so the bound still holds for the combined stream.
+   */
+  merge(other: HeavyHitters): void {
+    for (const [key, count] of other.counters) this.add(key, count);
+    this.decremented += other.decremented;
+  }
+
+  /** The largest entries, largest first (ties by text, for stable output); at most `capacity`. */
   top(n = this.capacity): HeavyHitter[] {
+    const limit = Math.min(n, this.capacity);
+    if (limit <= 0 || this.counters.size === 0) return [];
+    // Text only for the entries that can make the list: those counting at least the limit-th largest.
+    const counts = Float64Array.from(this.counters.values()).sort();
+    const floor = counts[Math.max(0, counts.length - limit)]!;
     const d = this.decremented;
-    return [...this.counters]
-      .map(([key, count]) => ({ key, count: count + d, error: d }))
+    const entries: HeavyHitter[] = [];
+    for (const [key, count] of this.counters)
+      if (count >= floor) entries.push({ key: addressText(key), count: count + d, error: d });
+    // Ties by text, as merged rows order them (merge-rows.ts).
+    return entries
       .sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-      .slice(0, Math.min(n, this.capacity));
+      .slice(0, limit);
   }
 
   private shrink(): void {
     const values = Float64Array.from(this.counters.values()).sort();
     const cut = values[values.length - 1 - this.capacity]!;
     // A fresh map of the survivors: cheaper than deleting most keys of the old one.
-    const kept = new Map<string, number>();
+    const kept = new Map<AddressKey, number>();
     for (const [key, count] of this.counters) if (count > cut) kept.set(key, count - cut);
     this.counters = kept;
     this.decremented += cut;

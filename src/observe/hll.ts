@@ -5,6 +5,8 @@
  * precision 14 = 16 KiB and a standard error of 1.04/sqrt(2^14) ≈ 0.8%.
  */
 
+import type { AddressKey } from "./address.js";
+
 // The 64-bit hash is kept as two uint32 words: BigInt is far too slow for a per-packet hash.
 let outHi = 0;
 let outLo = 0;
@@ -16,6 +18,12 @@ function fmix32(h: number): number {
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
   return h ^ (h >>> 16);
+}
+
+/** An IPv4 key (a 32-bit integer): two differently seeded murmur3 finalisers, no loop. */
+function hashNumber(value: number): void {
+  outHi = fmix32(value ^ 0x9747b28c) >>> 0;
+  outLo = fmix32(Math.imul(value, 0x5bd1e995) ^ 0x0bcaa747) >>> 0;
 }
 
 /**
@@ -80,9 +88,14 @@ function hashMemo(text: string): void {
   memoValid = true;
 }
 
+function hashKey(key: AddressKey): void {
+  if (typeof key === "number") hashNumber(key);
+  else hashMemo(key);
+}
+
 /** The 64-bit hash as a 16-digit hex string (for tests and debugging). */
-export function hash64Hex(text: string): string {
-  hashInto(text);
+export function hash64Hex(key: AddressKey): string {
+  hashKey(key);
   return outHi.toString(16).padStart(8, "0") + outLo.toString(16).padStart(8, "0");
 }
 
@@ -136,8 +149,8 @@ export class HyperLogLog {
     this.registers = registers ?? new Uint8Array(m);
   }
 
-  add(text: string): void {
-    hashMemo(text);
+  add(key: AddressKey): void {
+    hashKey(key);
     const p = this.precision;
     const index = outHi >>> (32 - p);
     // Rank = position of the first 1 in the remaining 64 - p bits.

@@ -1,6 +1,6 @@
 /**
- * Capture records in, committed bucket rows out: decode, classify, aggregate at every bucket size,
- * and hand closed buckets off in batches. Shared by `observe ingest` (a file) and `observe live`
+ * Capture records in, committed bucket rows out: decode, classify, aggregate at the finest bucket
+ * size, fold closed buckets into the coarser sizes, and hand closed buckets off in batches. Shared by `observe ingest` (a file) and `observe live`
  * (tcpdump's stream); the caller decides when a batch is written (src/observe/ingest.ts, live.ts).
  *
  * A bucket is closed once the capture's clock has moved `lateness` past its end: captures are
@@ -9,7 +9,13 @@
  */
 
 import type { StoredProblem } from "../store/observe-store.js";
-import { Aggregator, BUCKET_SECONDS, type BucketRow, type BucketSize } from "./aggregate.js";
+import {
+  Aggregator,
+  BUCKET_SECONDS,
+  type BucketRow,
+  type BucketSize,
+  type BucketState,
+} from "./aggregate.js";
 import type { CaptureRecord } from "./capture/record.js";
 import { classifyPacket } from "./classify.js";
 import { type DecodeProblemKind, decodePacket, newDecodedPacket } from "./decode.js";
@@ -89,8 +95,7 @@ export class IngestPipeline {
     if (t > this.clock) this.clock = t;
     if (t < this.watermark) c.late++;
     c.counted++;
-    const classification = classifyPacket(p);
-    for (const a of this.aggregators) a.add(p, classification);
+    this.aggregators[0]!.add(p, classifyPacket(p));
   }
 
   /** Problems the capture reader found (framing, truncation), to be stored with the decoder's. */
@@ -105,14 +110,27 @@ export class IngestPipeline {
   closeBuckets(now: number = this.clock): void {
     if (!Number.isFinite(now)) return;
     const edge = now - this.latenessMicros;
-    for (const a of this.aggregators) this.keep(a.drain(a.bucketOf(edge)));
+    this.cascade((a) => a.bucketOf(edge));
     const finest = this.aggregators[0]!;
     this.watermark = Math.max(this.watermark, finest.bucketOf(edge) * 1_000_000);
   }
 
   /** Hand off everything: the end of the capture. */
   closeAll(): void {
-    for (const a of this.aggregators) this.keep(a.drain());
+    this.cascade(() => Number.POSITIVE_INFINITY);
+  }
+
+  /**
+   * Packets go to the finest size only; each closed bucket is folded into the next size up before
+   * that one closes its own (a coarse bucket closes only after all of its fine ones have).
+   */
+  private cascade(before: (a: Aggregator) => number): void {
+    let closed: BucketState[] = [];
+    for (const a of this.aggregators) {
+      for (const b of closed) a.fold(b);
+      closed = a.drainStates(before(a));
+      this.keep(closed.map((b) => a.row(b)));
+    }
   }
 
   /** Port rows waiting to be written (to decide when a batch is worth a commit). */

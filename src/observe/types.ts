@@ -4,6 +4,7 @@
  * one object per packet instead of allocating (the decoder fills it in place).
  */
 import type { Family } from "../host/types.js";
+import type { AddressKey } from "./address.js";
 
 export type TransportProtocol = "tcp" | "udp" | "icmp" | "icmpv6" | "other";
 
@@ -13,9 +14,9 @@ export interface DecodedPacket {
   /** Capture time, microseconds since the epoch (pcap gives us, pcapng may give ns: converted). */
   timeMicros: number;
   family: Family;
-  /** Source and destination as canonical text ("192.0.2.1", "2001:db8::1"). */
-  source: string;
-  destination: string;
+  /** Source and destination as keys (address.ts): IPv4 a 32-bit integer, IPv6 RFC 5952 text. */
+  source: AddressKey;
+  destination: AddressKey;
   /** IP protocol number (6 tcp, 17 udp, 1 icmp, 58 icmpv6, ...). */
   ipProtocol: number;
   protocol: TransportProtocol;

@@ -21,8 +21,11 @@ import type {
   StoredProblem,
 } from "./observe-store.js";
 
-/** Bumped when the tables change shape; an older moat refuses a newer file instead of misreading it. */
-export const SCHEMA_VERSION = 1;
+/**
+ * Bumped when the tables change shape or meaning; a moat refuses any other version instead of
+ * misreading it. 2: IPv4 addresses in counter states and sketches as 32-bit keys, not text.
+ */
+export const SCHEMA_VERSION = 2;
 
 /** DuckDB's buffer pool ceiling (it spills to temporary files beyond it). */
 const STORE_MEMORY_LIMIT = "96MB";

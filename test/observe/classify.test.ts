@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { classifyPacket, ipv4ToUint32 } from "../../src/observe/classify.js";
+import { addressText, ipv4ToUint32 } from "../../src/observe/address.js";
+import { classifyPacket, victimOf } from "../../src/observe/classify.js";
 import { dnsQuestionType, probeOf } from "../../src/observe/payloads.js";
+import type { DecodedPacket } from "../../src/observe/types.js";
 import { UDP_PROBES } from "../../src/scan/probes/index.js";
 import { icmp, packet, udp } from "./packets.js";
 
@@ -21,19 +23,25 @@ function dnsQuery(labels: string[], type: number, qclass = 1): Buffer {
   return Buffer.concat([hex("abcd 0100 0001 0000 0000 0000"), name, tail]);
 }
 
+/** The victim a packet names, as text (null when it names none). */
+function victim(p: DecodedPacket): string | null {
+  const v = victimOf(p, classifyPacket(p));
+  return v === null ? null : addressText(v);
+}
+
 describe("classifyPacket: kinds", () => {
   it("a SYN without ACK is a scan", () => {
     const c = classifyPacket(packet());
     assert.equal(c.kind, "tcp-syn-scan");
-    assert.equal(c.victim, null);
+    assert.equal(victim(packet()), null);
     assert.equal(c.probe, null);
   });
 
   it("SYN-ACK and RST (with or without ACK) are backscatter naming the replying host", () => {
     for (const flags of [0x12, 0x04, 0x14]) {
-      const c = classifyPacket(packet({ tcpFlags: flags, source: "203.0.113.5", sourcePort: 80 }));
-      assert.equal(c.kind, "backscatter", `flags ${flags}`);
-      assert.equal(c.victim, "203.0.113.5");
+      const p = packet({ tcpFlags: flags, source: "203.0.113.5", sourcePort: 80 });
+      assert.equal(classifyPacket(p).kind, "backscatter", `flags ${flags}`);
+      assert.equal(victim(p), "203.0.113.5");
     }
   });
 
@@ -45,9 +53,9 @@ describe("classifyPacket: kinds", () => {
   it("ICMP echo request is a ping; echo reply, unreachable, time exceeded are backscatter", () => {
     assert.equal(classifyPacket(icmp(8)).kind, "icmp-echo");
     for (const type of [0, 3, 11]) {
-      const c = classifyPacket(icmp(type, { source: "203.0.113.9" }));
-      assert.equal(c.kind, "backscatter");
-      assert.equal(c.victim, "203.0.113.9");
+      const p = icmp(type, { source: "203.0.113.9" });
+      assert.equal(classifyPacket(p).kind, "backscatter");
+      assert.equal(victim(p), "203.0.113.9");
     }
     assert.equal(classifyPacket(icmp(13)).kind, "other");
   });
@@ -61,7 +69,7 @@ describe("classifyPacket: kinds", () => {
       source: "2001:db8::5",
     };
     assert.equal(classifyPacket(icmp(128, v6)).kind, "icmp-echo");
-    for (const type of [1, 3, 129]) assert.equal(classifyPacket(icmp(type, v6)).victim, "2001:db8::5");
+    for (const type of [1, 3, 129]) assert.equal(victim(icmp(type, v6)), "2001:db8::5");
     assert.equal(classifyPacket(icmp(135, v6)).kind, "other");
   });
 

@@ -1,13 +1,15 @@
 /** Hand-built decoded packets for the observe tests: defaults of a TCP SYN to the telescope, overridden per test. */
+import { keyOfText } from "../../src/observe/address.js";
 import type { DecodedPacket } from "../../src/observe/types.js";
 
+/** Addresses may be given as text, as the decoder's keys would be: IPv4 text becomes its integer key. */
 export function packet(fields: Partial<DecodedPacket> = {}): DecodedPacket {
-  return {
+  const p: DecodedPacket = {
     index: 0,
     timeMicros: 1_700_000_000_000_000,
     family: "ipv4",
-    source: "198.51.100.7",
-    destination: "192.0.2.10",
+    source: keyOfText("198.51.100.7"),
+    destination: keyOfText("192.0.2.10"),
     ipProtocol: 6,
     protocol: "tcp",
     ipId: 1234,
@@ -24,6 +26,9 @@ export function packet(fields: Partial<DecodedPacket> = {}): DecodedPacket {
     payload: Buffer.alloc(0),
     ...fields,
   };
+  if (typeof p.source === "string") p.source = keyOfText(p.source);
+  if (typeof p.destination === "string") p.destination = keyOfText(p.destination);
+  return p;
 }
 
 export function udp(port: number, payload: Buffer, fields: Partial<DecodedPacket> = {}): DecodedPacket {

@@ -7,8 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { addressText } from "../../src/observe/address.js";
 import { openCapture } from "../../src/observe/capture/open.js";
-import { classifyPacket, type PacketKind } from "../../src/observe/classify.js";
+import { classifyPacket, type PacketKind, victimOf } from "../../src/observe/classify.js";
 import { decodePacket, newDecodedPacket } from "../../src/observe/decode.js";
 import { toolMissing } from "../helpers/skip.js";
 import { fixture, tcpdumpLines } from "./capture-helpers.js";
@@ -52,10 +53,10 @@ async function classifyFile(name: string): Promise<Capture> {
       family: into.family,
       protocol: into.protocol,
       port: into.destinationPort,
-      source: into.source,
+      source: addressText(into.source),
       kind: c.kind,
       probe: c.probe,
-      victim: c.victim,
+      victim: victimOf(into, c) === null ? null : addressText(into.source),
       tags: c.tags,
     });
   });

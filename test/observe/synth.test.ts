@@ -16,6 +16,7 @@ import {
   type SynthSummary,
   writeSyntheticPcap,
 } from "../../bench/observe/synth.js";
+import type { AddressKey } from "../../src/observe/address.js";
 import { Aggregator } from "../../src/observe/aggregate.js";
 import { openCapture } from "../../src/observe/capture/open.js";
 import { classifyPacket } from "../../src/observe/classify.js";
@@ -34,9 +35,9 @@ interface ReadBack {
   ipv6: number;
   problems: number;
   /** Each source's first bucket. */
-  firstBucket: Map<string, number>;
+  firstBucket: Map<AddressKey, number>;
   /** Sources per bucket of one (protocol, port) key. */
-  sourcesOn: (key: string) => Set<string>[];
+  sourcesOn: (key: string) => Set<AddressKey>[];
   probes: Map<string, Set<string | null>>;
 }
 
@@ -45,8 +46,8 @@ async function readBack(path: string, summary: SynthSummary): Promise<ReadBack> 
   const reader = await openCapture(path);
   const into = newDecodedPacket();
   const perPort: Record<string, number[]> = {};
-  const firstBucket = new Map<string, number>();
-  const byKey = new Map<string, Set<string>[]>();
+  const firstBucket = new Map<AddressKey, number>();
+  const byKey = new Map<string, Set<AddressKey>[]>();
   const probes = new Map<string, Set<string | null>>();
   let packets = 0;
   let ipv6 = 0;
@@ -66,7 +67,7 @@ async function readBack(path: string, summary: SynthSummary): Promise<ReadBack> 
     if (!firstBucket.has(into.source)) firstBucket.set(into.source, bucket);
     let sets = byKey.get(key);
     if (sets === undefined) {
-      sets = Array.from({ length: summary.buckets }, () => new Set<string>());
+      sets = Array.from({ length: summary.buckets }, () => new Set<AddressKey>());
       byKey.set(key, sets);
     }
     sets[bucket]!.add(into.source);
