@@ -4,9 +4,9 @@
  *  listeners(nsPath|null) -> Buffer   the TCP listeners and unconnected UDP sockets of one network
  *      namespace through NETLINK_SOCK_DIAG (inet_diag, as ss does): binary records from the kernel
  *      instead of /proc/net/{tcp,udp}* text the kernel formats a page at a time.
- *  socketFds(procRoot) -> {pairs: Float64Array [inode, pid, ...], hiddenPids}   every socket fd in
- *      /proc/<pid>/fd,
- *      with readlinkat on a directory fd: no per-fd JS string, exception or path building.
+ *  socketFds(procRoot) -> Promise<{pairs: Float64Array [inode, pid, ...], hiddenPids}>   every
+ *      socket fd in /proc/<pid>/fd, with readlinkat on a directory fd (no per-fd JS string,
+ *      exception or path building), on two threads off the JavaScript thread.
  *  parseDiag(Buffer, protocol) -> Buffer   the netlink parser alone, for tests with crafted input.
  *
  * src/host/native.ts loads this and falls back to the JavaScript readers when it is missing or
@@ -179,8 +179,8 @@ static int diag_socket(const char *ns_path) {
 
 /* ---- N-API glue ------------------------------------------------------------------------------ */
 
-/* Throws an Error whose code is the errno name for the few a caller acts on, else "E<n>". */
-static napi_value throw_errno(napi_env env, const char *what, int err) {
+/* An Error whose code is the errno name for the few a caller acts on, else "E<n>". */
+static napi_value errno_error(napi_env env, const char *what, int err) {
   static const struct {
     int n;
     const char *name;
@@ -192,7 +192,15 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
     if (names[i].n == err) snprintf(code, sizeof code, "%s", names[i].name);
   char msg[256];
   snprintf(msg, sizeof msg, "%.180s: %s", what, strerror(err));
-  napi_throw_error(env, code, msg);
+  napi_value code_value, msg_value, error;
+  napi_create_string_utf8(env, code, NAPI_AUTO_LENGTH, &code_value);
+  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &msg_value);
+  napi_create_error(env, code_value, msg_value, &error);
+  return error;
+}
+
+static napi_value throw_errno(napi_env env, const char *what, int err) {
+  napi_throw(env, errno_error(env, what, err));
   return NULL;
 }
 
@@ -358,17 +366,10 @@ static void *walk_half(void *arg) {
   return NULL;
 }
 
-static napi_value socket_fds(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char root[4096];
-  if (argc < 1 || string_arg(env, argv[0], root, sizeof root) != 1) {
-    napi_throw_type_error(env, NULL, "socketFds(procRoot): a path string");
-    return NULL;
-  }
+/* The whole walk: every pid under root, on two threads. 0, or an errno (root unreadable, ENOMEM). */
+static int walk_proc(const char *root, vec *out, uint32_t *hidden) {
   DIR *procs = opendir(root);
-  if (!procs) return throw_errno(env, root, errno);
+  if (!procs) return errno;
   /* the pids first, then the two halves on two threads */
   char(*names)[16] = NULL;
   size_t count = 0, cap = 0;
@@ -381,7 +382,7 @@ static napi_value socket_fds(napi_env env, napi_callback_info info) {
       if (!grown) {
         free(names);
         closedir(procs);
-        return throw_errno(env, "socketFds", ENOMEM);
+        return ENOMEM;
       }
       names = grown;
     }
@@ -396,36 +397,84 @@ static napi_value socket_fds(napi_env env, napi_callback_info info) {
   closedir(procs);
   free(names);
   int err = jobs[0].err ? jobs[0].err : jobs[1].err;
-  vec all = {0};
-  if (!err && vec_reserve(&all, jobs[0].pairs.len + jobs[1].pairs.len + 1)) err = ENOMEM;
+  if (!err && vec_reserve(out, jobs[0].pairs.len + jobs[1].pairs.len + 1)) err = ENOMEM;
   if (!err) {
     for (int i = 0; i < 2; i++) {
-      if (jobs[i].pairs.len) memcpy(all.data + all.len, jobs[i].pairs.data, jobs[i].pairs.len);
-      all.len += jobs[i].pairs.len;
+      if (jobs[i].pairs.len) memcpy(out->data + out->len, jobs[i].pairs.data, jobs[i].pairs.len);
+      out->len += jobs[i].pairs.len;
     }
+    *hidden = jobs[0].hidden + jobs[1].hidden;
   }
   free(jobs[0].pairs.data);
   free(jobs[1].pairs.data);
-  if (err) {
-    free(all.data);
-    return throw_errno(env, "socketFds", err);
-  }
-  /* A Float64Array over its own ArrayBuffer: aligned, read without copying in JS */
+  return err;
+}
+
+/* {pairs: Float64Array over its own ArrayBuffer (aligned, read without copying), hiddenPids} */
+static napi_value fds_result(napi_env env, const vec *pairs, uint32_t hidden) {
   napi_value result, ab, arr, h;
   void *dst;
-  if (napi_create_arraybuffer(env, all.len, &dst, &ab) != napi_ok) {
-    free(all.data);
-    napi_throw_error(env, NULL, "out of memory");
-    return NULL;
-  }
-  if (all.len) memcpy(dst, all.data, all.len);
-  free(all.data);
-  napi_create_typedarray(env, napi_float64_array, all.len / 8, ab, 0, &arr);
+  if (napi_create_arraybuffer(env, pairs->len, &dst, &ab) != napi_ok) return NULL;
+  if (pairs->len) memcpy(dst, pairs->data, pairs->len);
+  napi_create_typedarray(env, napi_float64_array, pairs->len / 8, ab, 0, &arr);
   napi_create_object(env, &result);
-  napi_create_uint32(env, jobs[0].hidden + jobs[1].hidden, &h);
+  napi_create_uint32(env, hidden, &h);
   napi_set_named_property(env, result, "pairs", arr);
   napi_set_named_property(env, result, "hiddenPids", h);
   return result;
+}
+
+/* socketFds runs the walk off the JavaScript thread: moat reads the socket table and loads the
+ * catalog meanwhile, and the result comes back as a promise. */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char root[4096];
+  vec pairs;
+  uint32_t hidden;
+  int err;
+} walk_task;
+
+static void walk_execute(napi_env env, void *data) {
+  (void)env;
+  walk_task *t = data;
+  t->err = walk_proc(t->root, &t->pairs, &t->hidden);
+}
+
+static void walk_complete(napi_env env, napi_status status, void *data) {
+  walk_task *t = data;
+  napi_value result = NULL;
+  if (status == napi_ok && t->err == 0) result = fds_result(env, &t->pairs, t->hidden);
+  if (result != NULL) napi_resolve_deferred(env, t->deferred, result);
+  else
+    napi_reject_deferred(env, t->deferred,
+                         errno_error(env, t->err ? t->root : "socketFds", t->err ? t->err : ENOMEM));
+  napi_delete_async_work(env, t->work);
+  free(t->pairs.data);
+  free(t);
+}
+
+static napi_value socket_fds(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  walk_task *t = calloc(1, sizeof *t);
+  if (!t) return throw_errno(env, "socketFds", ENOMEM);
+  if (argc < 1 || string_arg(env, argv[0], t->root, sizeof t->root) != 1) {
+    free(t);
+    napi_throw_type_error(env, NULL, "socketFds(procRoot): a path string");
+    return NULL;
+  }
+  napi_value promise, name;
+  napi_create_string_utf8(env, "moat.socketFds", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_promise(env, &t->deferred, &promise) != napi_ok ||
+      napi_create_async_work(env, NULL, name, walk_execute, walk_complete, t, &t->work) != napi_ok ||
+      napi_queue_async_work(env, t->work) != napi_ok) {
+    free(t);
+    napi_throw_error(env, NULL, "socketFds: cannot start the walk");
+    return NULL;
+  }
+  return promise;
 }
 
 NAPI_MODULE_INIT() {

@@ -175,18 +175,20 @@ async function readMany(
   source: string,
   warnings: string[],
 ): Promise<SocketTable> {
-  // Start every namespace's read, walk the fds while large tables are formatted on another core,
-  // then collect the tables.
-  const pending = list.map(({ ns, label }) => ({ label, raw: readNamespace(ns) }));
-  for (const p of pending) p.raw.catch(() => {}); // awaited below; keeps an early failure from being "unhandled"
+  // The fd walk first, on other threads; meanwhile every namespace's tables are read (natively here,
+  // or as text the kernel formats on another core), then collected.
   const walk = walkSocketFds();
+  const pending = list.map(({ ns, label }) => ({ label, raw: readNamespace(ns) }));
+  // awaited below; keeps an early failure from being "unhandled"
+  walk.catch(() => {});
+  for (const p of pending) p.raw.catch(() => {});
   const parts: { raw: RawSocket[]; label: string | null }[] = [];
   for (const { label, raw } of pending) {
     const tables = await raw;
     if (tables === null) warnings.push(`network namespace ${label ?? "net"} disappeared while being read`);
     else parts.push({ raw: tables, label });
   }
-  const owners = ownersFrom(walk, inodesOf(parts.flatMap((p) => p.raw)));
+  const owners = ownersFrom(await walk, inodesOf(parts.flatMap((p) => p.raw)));
   const sockets: Socket[] = [];
   for (const p of parts) for (const s of toSockets(p.raw, p.label, owners)) sockets.push(s);
   return { source, host: hostname(), sockets, warnings: [...warnings, ...ownerWarnings(owners, sockets)] };

@@ -49,9 +49,13 @@ export function addHolder(pidsByInode: Map<number, number[]>, inode: number, pid
   else if (pids[pids.length - 1] !== pid) pids.push(pid); // dup()ed fds: one entry per process
 }
 
-/** Walk /proc/<pid>/fd of every process once: natively when the addon is built (native.ts). */
-export function walkSocketFds(procRoot = "/proc"): FdWalk {
-  const fast = nativeSocketFds(procRoot);
+/**
+ * Walk /proc/<pid>/fd of every process once: natively off the JavaScript thread when the addon is
+ * built (native.ts), so start it first and read the socket tables meanwhile. The JavaScript walk
+ * starts only after the caller's synchronous part, which starts those reads.
+ */
+export async function walkSocketFds(procRoot = "/proc"): Promise<FdWalk> {
+  const fast = await nativeSocketFds(procRoot);
   if (fast === null) return walkSocketFdsJs(procRoot);
   const { pairs } = fast;
   const pidsByInode = new Map<number, number[]>();
@@ -138,9 +142,12 @@ export function ownersFrom(walk: FdWalk, wanted: ReadonlySet<number>, procRoot =
 }
 
 /** Map each wanted socket inode to its owning processes. `procRoot` may be a copied /proc tree. */
-export function findSocketOwners(wanted: ReadonlySet<number>, procRoot = "/proc"): SocketOwners {
+export async function findSocketOwners(
+  wanted: ReadonlySet<number>,
+  procRoot = "/proc",
+): Promise<SocketOwners> {
   if (wanted.size === 0) return { byInode: new Map(), hiddenPids: 0, ownerUnknown: null };
-  return ownersFrom(walkSocketFds(procRoot), wanted, procRoot);
+  return ownersFrom(await walkSocketFds(procRoot), wanted, procRoot);
 }
 
 /** comm, cmdline and unit of one process; null when it exited meanwhile. */

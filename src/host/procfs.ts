@@ -135,9 +135,13 @@ export async function readProcSockets(opts: ProcSocketsOptions = {}): Promise<So
   const root = opts.procRoot ?? "/proc";
   const netDir = opts.netnsPid === undefined || copied ? `${root}/net` : `${root}/${opts.netnsPid}/net`;
   const nsFile = copied ? undefined : opts.netnsPid === undefined ? null : `${root}/${opts.netnsPid}/ns/net`;
+  // The fd walk first: it runs on other threads while the tables are read here (or, without the
+  // native reader, the kernel formats the table text on another core while it walks).
+  const walk = walkSocketFds(root);
   const tables = readNetDir(netDir, copied, nsFile);
-  tables.catch(() => {}); // judged below, after the walk; this only keeps it from counting as unhandled
-  const walk = walkSocketFds(root); // meanwhile: the kernel formats large tables on another core
+  // Both judged below, the tables first; this only keeps an early failure from counting as unhandled.
+  walk.catch(() => {});
+  tables.catch(() => {});
   let raw: RawSocket[];
   try {
     raw = await tables;
@@ -149,7 +153,7 @@ export async function readProcSockets(opts: ProcSocketsOptions = {}): Promise<So
     }
     throw err;
   }
-  const owners = ownersFrom(walk, inodesOf(raw), root);
+  const owners = ownersFrom(await walk, inodesOf(raw), root);
   const sockets = toSockets(raw, opts.netns ?? null, owners);
   return {
     source: copied ? `proc-root:${root}` : "procfs",

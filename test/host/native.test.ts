@@ -180,7 +180,7 @@ describe("native /proc fd walk", () => {
     const server = createServer();
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
-      const fast = nativeSocketFds("/proc", addon);
+      const fast = await nativeSocketFds("/proc", addon);
       assert.ok(fast !== null);
       const js = walkSocketFdsJs("/proc");
       const mine = new Set<number>();
@@ -196,8 +196,8 @@ describe("native /proc fd walk", () => {
     }
   });
 
-  test("a missing /proc root is an error the caller can fall back from", () => {
-    assert.equal(nativeSocketFds("/nonexistent-proc-root", addon), null);
-    assert.throws(() => addon.socketFds("/nonexistent-proc-root"), { code: "ENOENT" });
+  test("a missing /proc root is an error the caller can fall back from", async () => {
+    assert.equal(await nativeSocketFds("/nonexistent-proc-root", addon), null);
+    await assert.rejects(addon.socketFds("/nonexistent-proc-root"), { code: "ENOENT" });
   });
 });

@@ -69,8 +69,8 @@ describe("findSocketOwners over a copied tree", () => {
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  it("maps every wanted inode of 200 processes and reads their names", () => {
-    const owners = findSocketOwners(wanted, root);
+  it("maps every wanted inode of 200 processes and reads their names", async () => {
+    const owners = await findSocketOwners(wanted, root);
     assert.equal(owners.byInode.size, 10_000);
     assert.equal(owners.hiddenPids, 0);
     assert.deepEqual(owners.byInode.get(110_049), [
@@ -87,8 +87,8 @@ describe("findSocketOwners over a copied tree", () => {
     );
   });
 
-  it("returns nothing when nothing is wanted", () => {
-    assert.equal(findSocketOwners(new Set(), root).byInode.size, 0);
+  it("returns nothing when nothing is wanted", async () => {
+    assert.equal((await findSocketOwners(new Set(), root)).byInode.size, 0);
   });
 });
 

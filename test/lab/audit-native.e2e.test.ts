@@ -63,7 +63,7 @@ describe("native and JavaScript socket readers agree", { skip: labSkipReason() }
   test("the fd walks name the same owners for the lab's sockets", async () => {
     const addon = testAddon();
     const raw = await readNetDir(`/proc/${lab.daemon("mixed").pid}/net`, false);
-    const fast = addon.socketFds("/proc");
+    const fast = await addon.socketFds("/proc");
     const js = walkSocketFdsJs("/proc");
     for (const { inode } of raw) {
       const pids: number[] = [];
