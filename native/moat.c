@@ -4,9 +4,10 @@
  *  listeners(nsPath|null) -> Buffer   the TCP listeners and unconnected UDP sockets of one network
  *      namespace through NETLINK_SOCK_DIAG (inet_diag, as ss does): binary records from the kernel
  *      instead of /proc/net/{tcp,udp}* text the kernel formats a page at a time.
- *  socketFds(procRoot) -> Promise<{pairs: Float64Array [inode, pid, ...], hiddenPids}>   every
- *      socket fd in /proc/<pid>/fd, with readlinkat on a directory fd (no per-fd JS string,
- *      exception or path building), on two threads off the JavaScript thread.
+ *  socketFds(procRoot) -> Promise<{pairs: Float64Array [inode, pid, ...], hiddenPids, owners}>
+ *      every socket fd in /proc/<pid>/fd, with readlinkat on a directory fd (no per-fd JS string,
+ *      exception or path building), on two threads off the JavaScript thread; owners holds the
+ *      comm, cgroup and cmdline text of each pid that holds a socket: [pid, comm, cgroup, cmdline, ...].
  *  parseDiag(Buffer, protocol) -> Buffer   the netlink parser alone, for tests with crafted input.
  *
  * src/host/native.ts loads this and falls back to the JavaScript readers when it is missing or
@@ -304,9 +305,58 @@ static int all_digits(const char *s) {
 
 static int denied(int e) { return e == EACCES || e == EPERM; }
 
-/* One pid's fd directory: appends (inode, pid) per socket fd. Returns 1 when refused (hidden),
- * -ENOMEM, else 0. */
-static int walk_pid(int procfd, const char *name, vec *pairs) {
+/* What a socket owner is called and runs under, read while its /proc directory is at hand, so
+ * that JavaScript does not make 600 small reads for 200 owners afterwards. */
+static const char *const OWNER_FILES[] = {"comm", "cgroup", "cmdline"};
+enum { N_OWNER_FILES = 3 };
+
+/* Appends the whole file as [int32 length][bytes], length -1 when it cannot be read to the end. */
+static int append_file(int procfd, const char *name, const char *file, vec *texts) {
+  char path[48];
+  snprintf(path, sizeof path, "%s/%s", name, file);
+  if (vec_reserve(texts, 4)) return -ENOMEM;
+  size_t at = texts->len;
+  int32_t len = -1;
+  texts->len += 4;
+  int fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    for (;;) {
+      if (vec_reserve(texts, 4096)) {
+        close(fd);
+        return -ENOMEM;
+      }
+      ssize_t n = read(fd, texts->data + texts->len, texts->cap - texts->len);
+      if (n < 0) {
+        texts->len = at + 4; /* exited mid-read: unknown, as a failed open */
+        break;
+      }
+      if (n == 0) {
+        len = (int32_t)(texts->len - at - 4);
+        break;
+      }
+      texts->len += (size_t)n;
+    }
+    close(fd);
+  }
+  memcpy(texts->data + at, &len, 4);
+  return 0;
+}
+
+/* [int32 pid] then each OWNER_FILES entry as append_file writes it. */
+static int append_owner(int procfd, const char *name, int32_t pid, vec *texts) {
+  if (vec_reserve(texts, 4)) return -ENOMEM;
+  memcpy(texts->data + texts->len, &pid, 4);
+  texts->len += 4;
+  for (int i = 0; i < N_OWNER_FILES; i++) {
+    int r = append_file(procfd, name, OWNER_FILES[i], texts);
+    if (r < 0) return r;
+  }
+  return 0;
+}
+
+/* One pid's fd directory: appends (inode, pid) per socket fd, and the owner's files to texts when it
+ * holds any socket. Returns 1 when refused (hidden), -ENOMEM, else 0. */
+static int walk_pid(int procfd, const char *name, vec *pairs, vec *texts) {
   double pid = strtod(name, NULL);
   char sub[32];
   snprintf(sub, sizeof sub, "%s/fd", name);
@@ -318,6 +368,7 @@ static int walk_pid(int procfd, const char *name, vec *pairs) {
     return 0;
   }
   int rc = 0;
+  size_t sockets = 0;
   struct dirent *f;
   while ((f = readdir(fds)) != NULL) {
     if (f->d_name[0] == '.') continue;
@@ -340,8 +391,10 @@ static int walk_pid(int procfd, const char *name, vec *pairs) {
     double rec[2] = {(double)inode, pid};
     memcpy(pairs->data + pairs->len, rec, sizeof rec);
     pairs->len += sizeof rec;
+    sockets++;
   }
   closedir(fds);
+  if (rc == 0 && sockets > 0) rc = append_owner(procfd, name, (int32_t)pid, texts);
   return rc;
 }
 
@@ -351,7 +404,7 @@ typedef struct {
   int procfd;
   char (*names)[16];
   size_t count, first;
-  vec pairs;
+  vec pairs, texts;
   uint32_t hidden;
   int err;
 } walk_job;
@@ -359,7 +412,7 @@ typedef struct {
 static void *walk_half(void *arg) {
   walk_job *job = arg;
   for (size_t i = job->first; i < job->count && job->err == 0; i += 2) {
-    int r = walk_pid(job->procfd, job->names[i], &job->pairs);
+    int r = walk_pid(job->procfd, job->names[i], &job->pairs, &job->texts);
     if (r < 0) job->err = -r;
     else job->hidden += (uint32_t)r;
   }
@@ -367,7 +420,7 @@ static void *walk_half(void *arg) {
 }
 
 /* The whole walk: every pid under root, on two threads. 0, or an errno (root unreadable, ENOMEM). */
-static int walk_proc(const char *root, vec *out, uint32_t *hidden) {
+static int walk_proc(const char *root, vec *out, vec *texts, uint32_t *hidden) {
   DIR *procs = opendir(root);
   if (!procs) return errno;
   /* the pids first, then the two halves on two threads */
@@ -388,7 +441,8 @@ static int walk_proc(const char *root, vec *out, uint32_t *hidden) {
     }
     memcpy(names[count++], p->d_name, strlen(p->d_name) + 1);
   }
-  walk_job jobs[2] = {{dirfd(procs), names, count, 0, {0}, 0, 0}, {dirfd(procs), names, count, 1, {0}, 0, 0}};
+  walk_job jobs[2] = {{dirfd(procs), names, count, 0, {0}, {0}, 0, 0},
+                      {dirfd(procs), names, count, 1, {0}, {0}, 0, 0}};
   pthread_t helper;
   int threaded = pthread_create(&helper, NULL, walk_half, &jobs[1]) == 0;
   walk_half(&jobs[0]);
@@ -398,22 +452,60 @@ static int walk_proc(const char *root, vec *out, uint32_t *hidden) {
   free(names);
   int err = jobs[0].err ? jobs[0].err : jobs[1].err;
   if (!err && vec_reserve(out, jobs[0].pairs.len + jobs[1].pairs.len + 1)) err = ENOMEM;
+  if (!err && vec_reserve(texts, jobs[0].texts.len + jobs[1].texts.len + 1)) err = ENOMEM;
   if (!err) {
     for (int i = 0; i < 2; i++) {
       if (jobs[i].pairs.len) memcpy(out->data + out->len, jobs[i].pairs.data, jobs[i].pairs.len);
       out->len += jobs[i].pairs.len;
+      if (jobs[i].texts.len) memcpy(texts->data + texts->len, jobs[i].texts.data, jobs[i].texts.len);
+      texts->len += jobs[i].texts.len;
     }
     *hidden = jobs[0].hidden + jobs[1].hidden;
   }
-  free(jobs[0].pairs.data);
-  free(jobs[1].pairs.data);
+  for (int i = 0; i < 2; i++) {
+    free(jobs[i].pairs.data);
+    free(jobs[i].texts.data);
+  }
   return err;
 }
 
-/* {pairs: Float64Array over its own ArrayBuffer (aligned, read without copying), hiddenPids} */
-static napi_value fds_result(napi_env env, const vec *pairs, uint32_t hidden) {
+/* [pid, comm, cgroup, cmdline, pid, ...] from the texts walk_pid appended; null for a file it could
+ * not read. NULL when out of memory or the bytes are malformed (never, as this file wrote them). */
+static napi_value owner_texts(napi_env env, const vec *texts) {
+  napi_value list, value;
+  if (napi_create_array(env, &list) != napi_ok) return NULL;
+  uint32_t n = 0;
+  size_t at = 0;
+  while (at < texts->len) {
+    int32_t pid;
+    if (texts->len - at < 4) return NULL;
+    memcpy(&pid, texts->data + at, 4);
+    at += 4;
+    napi_create_int32(env, pid, &value);
+    napi_set_element(env, list, n++, value);
+    for (int i = 0; i < N_OWNER_FILES; i++) {
+      int32_t len;
+      if (texts->len - at < 4) return NULL;
+      memcpy(&len, texts->data + at, 4);
+      at += 4;
+      if (len < 0) napi_get_null(env, &value);
+      else if ((size_t)len > texts->len - at ||
+               napi_create_string_utf8(env, (const char *)texts->data + at, (size_t)len, &value) != napi_ok)
+        return NULL;
+      else at += (size_t)len;
+      napi_set_element(env, list, n++, value);
+    }
+  }
+  return list;
+}
+
+/* {pairs: Float64Array over its own ArrayBuffer (aligned, read without copying), hiddenPids,
+ * owners: owner_texts()} */
+static napi_value fds_result(napi_env env, const vec *pairs, const vec *texts, uint32_t hidden) {
   napi_value result, ab, arr, h;
   void *dst;
+  napi_value owners = owner_texts(env, texts);
+  if (owners == NULL) return NULL;
   if (napi_create_arraybuffer(env, pairs->len, &dst, &ab) != napi_ok) return NULL;
   if (pairs->len) memcpy(dst, pairs->data, pairs->len);
   napi_create_typedarray(env, napi_float64_array, pairs->len / 8, ab, 0, &arr);
@@ -421,6 +513,7 @@ static napi_value fds_result(napi_env env, const vec *pairs, uint32_t hidden) {
   napi_create_uint32(env, hidden, &h);
   napi_set_named_property(env, result, "pairs", arr);
   napi_set_named_property(env, result, "hiddenPids", h);
+  napi_set_named_property(env, result, "owners", owners);
   return result;
 }
 
@@ -430,7 +523,7 @@ typedef struct {
   napi_async_work work;
   napi_deferred deferred;
   char root[4096];
-  vec pairs;
+  vec pairs, texts;
   uint32_t hidden;
   int err;
 } walk_task;
@@ -438,19 +531,20 @@ typedef struct {
 static void walk_execute(napi_env env, void *data) {
   (void)env;
   walk_task *t = data;
-  t->err = walk_proc(t->root, &t->pairs, &t->hidden);
+  t->err = walk_proc(t->root, &t->pairs, &t->texts, &t->hidden);
 }
 
 static void walk_complete(napi_env env, napi_status status, void *data) {
   walk_task *t = data;
   napi_value result = NULL;
-  if (status == napi_ok && t->err == 0) result = fds_result(env, &t->pairs, t->hidden);
+  if (status == napi_ok && t->err == 0) result = fds_result(env, &t->pairs, &t->texts, t->hidden);
   if (result != NULL) napi_resolve_deferred(env, t->deferred, result);
   else
     napi_reject_deferred(env, t->deferred,
                          errno_error(env, t->err ? t->root : "socketFds", t->err ? t->err : ENOMEM));
   napi_delete_async_work(env, t->work);
   free(t->pairs.data);
+  free(t->texts.data);
   free(t);
 }
 

@@ -12,10 +12,19 @@ import { formatIpv6Bytes, type RawSocket } from "./proc-net.js";
 export interface NativeAddon {
   /** Listening TCP and unconnected UDP of the namespace at nsPath (null: moat's own), as records. */
   listeners(nsPath: string | null): Buffer;
-  /** Every socket fd under procRoot: [inode, pid, inode, pid, ...], walked off the JS thread. */
-  socketFds(procRoot: string): Promise<{ pairs: Float64Array; hiddenPids: number }>;
+  /**
+   * Every socket fd under procRoot: [inode, pid, inode, pid, ...], walked off the JS thread, and the
+   * comm, cgroup and cmdline text (null: unreadable) of each pid holding one: [pid, comm, cgroup, cmdline, ...].
+   */
+  socketFds(procRoot: string): Promise<NativeFdWalk>;
   /** The netlink parser alone, over given bytes (tests). */
   parseDiag(messages: Buffer, protocol: number): Buffer;
+}
+
+export interface NativeFdWalk {
+  pairs: Float64Array;
+  hiddenPids: number;
+  owners: (number | string | null)[];
 }
 
 /** Bytes per record in listeners()/parseDiag() output; layout in native/moat.c. */
@@ -102,10 +111,7 @@ export function nativeListeners(nsPath: string | null, native = addon()): RawSoc
 }
 
 /** The fd walk of processes.ts in native code, running while the caller goes on; null when unavailable or failed. */
-export async function nativeSocketFds(
-  procRoot: string,
-  native = addon(),
-): Promise<{ pairs: Float64Array; hiddenPids: number } | null> {
+export async function nativeSocketFds(procRoot: string, native = addon()): Promise<NativeFdWalk | null> {
   if (native === null) return null;
   try {
     return await native.socketFds(procRoot);

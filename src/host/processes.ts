@@ -40,6 +40,8 @@ export interface FdWalk {
   pidsByInode: Map<number, number[]>;
   /** Processes whose fd directory we may not read: their sockets look ownerless. */
   hiddenPids: number;
+  /** Socket holders the walk already read (the native one does, on its threads); others are read later. */
+  processes?: Map<number, ProcessInfo | null>;
 }
 
 /** Record that `pid` holds `inode`; pids arrive in walk order, each process's fds together. */
@@ -57,10 +59,20 @@ export function addHolder(pidsByInode: Map<number, number[]>, inode: number, pid
 export async function walkSocketFds(procRoot = "/proc"): Promise<FdWalk> {
   const fast = await nativeSocketFds(procRoot);
   if (fast === null) return walkSocketFdsJs(procRoot);
-  const { pairs } = fast;
+  const { pairs, owners } = fast;
   const pidsByInode = new Map<number, number[]>();
   for (let i = 0; i < pairs.length; i += 2) addHolder(pidsByInode, pairs[i]!, pairs[i + 1]!);
-  return { pidsByInode, hiddenPids: fast.hiddenPids };
+  const processes = new Map<number, ProcessInfo | null>();
+  for (let i = 0; i + 3 < owners.length; i += 4) {
+    const [pid, comm, cgroup, cmdline] = owners.slice(i, i + 4) as [
+      number,
+      string | null,
+      string | null,
+      string | null,
+    ];
+    processes.set(pid, comm === null ? null : processInfoFrom(pid, comm, cgroup, cmdline));
+  }
+  return { pidsByInode, hiddenPids: fast.hiddenPids, processes };
 }
 
 /** The JavaScript walk. `procRoot` may be a copied /proc tree. */
@@ -98,9 +110,9 @@ export function walkSocketFdsJs(procRoot = "/proc"): FdWalk {
   return { pidsByInode, hiddenPids };
 }
 
-/** The owners of the wanted inodes; comm, cmdline and cgroup read only for the pids that hold one. */
+/** The owners of the wanted inodes; comm, cmdline and cgroup read (unless the walk did) only for pids that hold one. */
 export function ownersFrom(walk: FdWalk, wanted: ReadonlySet<number>, procRoot = "/proc"): SocketOwners {
-  const info = new Map<number, ProcessInfo | null>();
+  const info = new Map<number, ProcessInfo | null>(walk.processes);
   const infoOf = (pid: number): ProcessInfo | null => {
     let p = info.get(pid);
     if (p === undefined) {
@@ -153,18 +165,20 @@ export async function findSocketOwners(
 /** comm, cmdline and unit of one process; null when it exited meanwhile. */
 export function readProcessInfo(procRoot: string, pid: number): ProcessInfo | null {
   const dir = `${procRoot}/${pid}`;
-  let name: string;
-  try {
-    name = readFileSync(`${dir}/comm`, "utf8").replace(/\n$/, "");
-  } catch {
-    return null; // exited meanwhile (or a copied tree without it): no process to report
-  }
-  return {
-    name,
-    pid,
-    unit: unitFromCgroup(readOptional(`${dir}/cgroup`)),
-    cmdline: cmdlineOf(`${dir}/cmdline`),
-  };
+  const comm = readOptional(`${dir}/comm`);
+  // exited meanwhile (or a copied tree without it): no process to report
+  if (comm === null) return null;
+  return processInfoFrom(pid, comm, readOptional(`${dir}/cgroup`), readOptional(`${dir}/cmdline`));
+}
+
+/** A process from the text of its comm, cgroup and cmdline files (null: could not be read). */
+export function processInfoFrom(
+  pid: number,
+  comm: string,
+  cgroup: string | null,
+  cmdline: string | null,
+): ProcessInfo {
+  return { name: comm.replace(/\n$/, ""), pid, unit: unitFromCgroup(cgroup), cmdline: cmdlineOf(cmdline) };
 }
 
 function readOptional(path: string): string | null {
@@ -176,8 +190,7 @@ function readOptional(path: string): string | null {
 }
 
 /** Arguments are NUL-terminated; join them with spaces. Empty (zombie, kernel thread) -> null. */
-function cmdlineOf(path: string): string | null {
-  const raw = readOptional(path);
+function cmdlineOf(raw: string | null): string | null {
   if (raw === null) return null;
   const text = raw.replace(/\0+$/, "").replaceAll("\0", " ");
   return text === "" ? null : text;

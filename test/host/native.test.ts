@@ -9,7 +9,7 @@ import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { decodeRecords, nativeSocketFds } from "../../src/host/native.js";
-import { walkSocketFdsJs } from "../../src/host/processes.js";
+import { processInfoFrom, readProcessInfo, walkSocketFdsJs } from "../../src/host/processes.js";
 import { testAddon } from "./native-addon.js";
 
 const addon = testAddon();
@@ -191,6 +191,14 @@ describe("native /proc fd walk", () => {
         .map(([inode]) => inode);
       assert.ok(mine.size > 0, "the listening socket is one of this process's fds");
       assert.deepEqual([...mine].sort(), jsMine.sort());
+      // It holds a socket, so the walk read its files too: the same as reading them afterwards.
+      const at = fast.owners.indexOf(process.pid);
+      assert.ok(at >= 0 && at % 4 === 0, "this process is among the socket owners");
+      const [comm, cgroup, cmdline] = fast.owners.slice(at + 1, at + 4) as [string, string, string];
+      assert.deepEqual(
+        processInfoFrom(process.pid, comm, cgroup, cmdline),
+        readProcessInfo("/proc", process.pid),
+      );
     } finally {
       server.close();
     }
