@@ -25,13 +25,14 @@ const scopeCache = new Map<string, BindScope>();
 export function bindScope(address: string): BindScope {
   let scope = scopeCache.get(address);
   if (scope === undefined) {
-    scope = computeBindScope(address);
+    scope = quickScope(address) ?? ipaddrScope(address);
     if (scopeCache.size < 4096) scopeCache.set(address, scope);
   }
   return scope;
 }
 
-function computeBindScope(address: string): BindScope {
+/** The scope by ipaddr.js's named ranges: the reference for every form of address it accepts. */
+export function ipaddrScope(address: string): BindScope {
   const ip = unmapAddress(address);
   const range = ip.range();
   if (range === "unspecified") return "all";
@@ -39,6 +40,64 @@ function computeBindScope(address: string): BindScope {
   if (range === "linkLocal") return "link-local";
   if (ip.kind() === "ipv4" ? PRIVATE_V4.includes(range) : PRIVATE_V6.includes(range)) return "private";
   return "public";
+}
+
+/**
+ * The scope of the plain forms moat's readers write ("192.0.2.10", "::", "fe80::1",
+ * "::ffff:10.0.0.1"), by the same ranges as ipaddrScope but without ipaddr.js: its parser costs
+ * ~10 ms the first time each family is parsed, most of what scoping an audit's few addresses costs.
+ * Anything else (leading zeros, upper-case hex, zones, IPv6 starting with zero groups): undefined,
+ * and ipaddrScope decides. test/net/address.test.ts checks the two agree.
+ */
+export function quickScope(address: string): BindScope | undefined {
+  if (address === "::") return "all";
+  if (address === "::1") return "loopback";
+  const v4 = ipv4Octets(address.startsWith("::ffff:") ? address.slice(7) : address);
+  if (v4 !== null) return ipv4Scope(v4[0]!, v4[1]!);
+  const first = firstIpv6Group(address);
+  if (first === null || first === 0) return undefined; // the unspecified, loopback and mapped forms start with 0
+  if ((first & 0xffc0) === 0xfe80) return "link-local"; // fe80::/10
+  if ((first & 0xfe00) === 0xfc00) return "private"; // fc00::/7, unique local
+  return "public";
+}
+
+/** ipaddr.js's IPv4 ranges, as far as scope goes: 0/8 unspecified, 127/8, 169.254/16, RFC 1918, 100.64/10. */
+function ipv4Scope(a: number, b: number): BindScope {
+  if (a === 0) return "all";
+  if (a === 127) return "loopback";
+  if (a === 169 && b === 254) return "link-local";
+  if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return "private";
+  if (a === 100 && b >= 64 && b <= 127) return "private"; // carrier-grade NAT
+  return "public";
+}
+
+const DECIMAL_OCTET = /^(?:0|[1-9]\d{0,2})$/;
+const HEX_GROUP = /^[0-9a-f]{1,4}$/;
+
+/** Four decimal octets without leading zeros (ipaddr.js reads those as octal), else null. */
+function ipv4Octets(text: string): number[] | null {
+  const parts = text.split(".");
+  if (parts.length !== 4) return null;
+  const octets: number[] = [];
+  for (const part of parts) {
+    if (!DECIMAL_OCTET.test(part)) return null;
+    const n = Number(part);
+    if (n > 255) return null;
+    octets.push(n);
+  }
+  return octets;
+}
+
+/** The first group of a lower-case IPv6 address in hex groups (at most one "::"), else null. */
+function firstIpv6Group(text: string): number | null {
+  const halves = text.split("::");
+  if (halves.length > 2) return null;
+  const groups = halves.map((half) => (half === "" ? [] : half.split(":")));
+  const count = groups.reduce((n, g) => n + g.length, 0);
+  if (halves.length === 1 ? count !== 8 : count > 7) return null;
+  if (!groups.every((g) => g.every((group) => HEX_GROUP.test(group)))) return null;
+  const head = groups[0]![0];
+  return head === undefined ? null : Number.parseInt(head, 16);
 }
 
 /** True for the wildcard that, on Linux, also accepts IPv4 unless the socket set IPV6_V6ONLY. */
