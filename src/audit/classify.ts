@@ -14,7 +14,6 @@ import {
   type Exposure,
   type Finding,
   type FindingRisk,
-  SEVERITIES,
   type Summary,
   severityRank,
 } from "./types.js";
@@ -269,7 +268,8 @@ function sortFindings(findings: Finding[]): Finding[] {
 }
 
 export function summarize(findings: Finding[]): Summary {
-  const summary = Object.fromEntries(SEVERITIES.map((s) => [s, 0])) as Summary;
+  // A literal, not built from SEVERITIES: the counter object stays a fast one for 10,000 increments.
+  const summary: Summary = { critical: 0, high: 0, medium: 0, low: 0, info: 0 };
   for (const finding of findings) summary[finding.severity]++;
   return summary;
 }

@@ -26,6 +26,9 @@ function portKey(port: number, protocol: Protocol): number {
   return protocol === "tcp" ? port : 65536 + port;
 }
 
+/** What a lookup that finds nothing returns: one shared empty list, not a new one per socket. */
+const NONE: readonly Service[] = [];
+
 function push<K, V>(index: Map<K, V[]>, key: K, value: V): void {
   const list = index.get(key);
   if (list === undefined) index.set(key, [value]);
@@ -55,11 +58,11 @@ class IndexedCatalog implements Catalog {
   }
 
   byPort(port: number, protocol: Protocol): readonly Service[] {
-    return this.ports.get(portKey(port, protocol)) ?? [];
+    return this.ports.get(portKey(port, protocol)) ?? NONE;
   }
 
   byProcess(name: string): readonly Service[] {
-    return this.processes.get(name) ?? [];
+    return this.processes.get(name) ?? NONE;
   }
 
   identify(port: number, protocol: Protocol, processName?: string): Service | undefined {
