@@ -50,6 +50,15 @@ export function addon(): NativeAddon | null {
 }
 
 /**
+ * Four bytes as an unsigned little-endian number. Plain indexing rather than Buffer's readUInt32LE:
+ * 10,000 records run mostly before the optimizing compiler steps in, where each Buffer method is
+ * a call with its own checks (decoding took ~20 ms that way).
+ */
+function u32(buf: Buffer, at: number): number {
+  return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16)) + buf[at + 3]! * 0x1000000;
+}
+
+/**
  * Address texts of one decode. A host binds a handful of addresses under thousands of sockets, so
  * each is formatted once: IPv4 keyed by its 32 bits, IPv6 found among the few seen so far by its
  * four words (no key string to allocate per socket).
@@ -59,7 +68,7 @@ class AddressTexts {
   private readonly v6: { w: [number, number, number, number]; text: string }[] = [];
 
   ipv4(buf: Buffer, a: number): string {
-    const key = buf.readUInt32BE(a);
+    const key = u32(buf, a);
     let text = this.v4.get(key);
     if (text === undefined) {
       text = `${buf[a]}.${buf[a + 1]}.${buf[a + 2]}.${buf[a + 3]}`;
@@ -69,10 +78,10 @@ class AddressTexts {
   }
 
   ipv6(buf: Buffer, a: number): string {
-    const w0 = buf.readInt32LE(a);
-    const w1 = buf.readInt32LE(a + 4);
-    const w2 = buf.readInt32LE(a + 8);
-    const w3 = buf.readInt32LE(a + 12);
+    const w0 = u32(buf, a);
+    const w1 = u32(buf, a + 4);
+    const w2 = u32(buf, a + 8);
+    const w3 = u32(buf, a + 12);
     for (const seen of this.v6) {
       if (seen.w[0] === w0 && seen.w[1] === w1 && seen.w[2] === w2 && seen.w[3] === w3) return seen.text;
     }
@@ -93,8 +102,8 @@ export function decodeRecords(buf: Buffer): RawSocket[] {
       protocol: buf[at] === 6 ? "tcp" : "udp",
       family,
       address: family === "ipv4" ? texts.ipv4(buf, at + 8) : texts.ipv6(buf, at + 8),
-      port: buf.readUInt16LE(at + 2),
-      inode: buf.readUInt32LE(at + 4),
+      port: buf[at + 2]! | (buf[at + 3]! << 8),
+      inode: u32(buf, at + 4),
     });
   }
   return out;

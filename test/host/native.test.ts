@@ -8,7 +8,8 @@ import assert from "node:assert/strict";
 import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { decodeRecords, nativeSocketFds } from "../../src/host/native.js";
+import { decodeRecords, nativeSocketFds, RECORD_SIZE } from "../../src/host/native.js";
+import { formatIpv6Bytes } from "../../src/host/proc-net.js";
 import { processInfoFrom, readProcessInfo, walkSocketFdsJs } from "../../src/host/processes.js";
 import { testAddon } from "./native-addon.js";
 
@@ -60,6 +61,51 @@ function errorMessage(errno: number): Buffer {
 }
 
 const V6_DOC = [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+
+describe("decodeRecords", () => {
+  test("reads every field of any record, addresses repeated or not, as Buffer's readers do", () => {
+    const record = fc.record({
+      tcp: fc.boolean(),
+      v4: fc.boolean(),
+      port: fc.integer({ min: 0, max: 65535 }),
+      inode: fc.integer({ min: 0, max: 2 ** 32 - 1 }),
+      // few distinct addresses, so the per-decode address cache is hit as well as missed
+      address: fc.constantFrom(
+        [0, 0, 0, 0],
+        [255, 255, 255, 255],
+        [192, 0, 2, 10],
+        V6_DOC,
+        [0xfe, 0x80, ...Array(13).fill(0), 1],
+        [...Array(10).fill(0), 0xff, 0xff, 127, 0, 0, 1],
+        Array(16).fill(0xff),
+      ),
+    });
+    fc.assert(
+      fc.property(fc.array(record, { maxLength: 50 }), (records) => {
+        const buf = Buffer.alloc(records.length * RECORD_SIZE);
+        records.forEach((r, i) => {
+          const at = i * RECORD_SIZE;
+          buf[at] = r.tcp ? 6 : 17;
+          buf[at + 1] = r.v4 ? 4 : 6;
+          buf.writeUInt16LE(r.port, at + 2);
+          buf.writeUInt32LE(r.inode, at + 4);
+          Buffer.from(r.address).copy(buf, at + 8);
+        });
+        const expected = records.map((r, i) => {
+          const a = i * RECORD_SIZE + 8;
+          return {
+            protocol: r.tcp ? "tcp" : "udp",
+            family: r.v4 ? "ipv4" : "ipv6",
+            address: r.v4 ? [...buf.subarray(a, a + 4)].join(".") : formatIpv6Bytes(buf.subarray(a, a + 16)),
+            port: buf.readUInt16LE(a - 6),
+            inode: buf.readUInt32LE(a - 4),
+          };
+        });
+        assert.deepEqual(decodeRecords(buf), expected);
+      }),
+    );
+  });
+});
 
 describe("native sock_diag parser", () => {
   test("decodes listeners and unconnected UDP like the /proc parser names them", () => {
