@@ -39,9 +39,13 @@
  * the reply and so already include our own lag, and a retry costs one datagram. When to give up on
  * a port is about the daemon, which round trips do not measure: an ICMP error comes from the
  * target's kernel in microseconds, a script behind xinetd answers tens of ms later. So a port is
- * called silent only when its last attempt timed out AND `answerWindowMs` (default 100 ms, nmap
- * -T4's floor) has passed since its first attempt, which stays answerable all along (below). On a
- * LAN: retry after ~20 ms, silent after 100 ms, where nmap -T4 takes 2 × 100 ms. Why a reply is a clean sample even after a retry (Karn's problem,
+ * called silent only when its last attempt timed out AND the answer window has passed since its
+ * first attempt, which stays answerable all along (below): `answerWindowMs` (default 100 ms, nmap
+ * -T4's floor), or srtt + 4 · rttvar of the answers alone when daemons here answer slower (ICMP
+ * errors cannot shrink it). On a LAN: retry after ~20 ms, silent after 100 ms, where nmap -T4
+ * takes 2 × 100 ms.
+ *
+ * Why a reply is a clean sample even after a retry (Karn's problem,
  * RFC 6298 §3): every attempt carries its own cookie, so a reply says which attempt it answers; a
  * reply that more than one attempt's cookie would accept (a probe matching on the source port only,
  * retried on the same socket) is accepted but not sampled. One estimate for the whole scan, as nmap
@@ -105,7 +109,10 @@ export interface UdpEngineOptions {
   timeoutMs: number;
   /** Floor of the adaptive timeout (default 20); = timeoutMs for a fixed wait. */
   minTimeoutMs?: number;
-  /** A port is silent no sooner than this after its first attempt (default min(100, timeoutMs)). */
+  /**
+   * A port is silent no sooner than this after its first attempt (default min(100, timeoutMs)); more
+   * when the answers' own round trips (srtt + 4·rttvar of answers only) say daemons here are slower.
+   */
   answerWindowMs?: number;
   /** Wait before any round trip was measured (default timeoutMs). */
   initialTimeoutMs?: number;
@@ -140,6 +147,8 @@ export interface UdpStats {
   rttSamples: number;
   srttMs: number;
   rttvarMs: number;
+  /** The answer window now (ms): answerWindowMs, or more when answers came slower. */
+  answerWindowMs: number;
   /** Replies that answered an attempt that had already timed out (counted, not lost). */
   lateReplies: number;
 }
@@ -148,6 +157,8 @@ export interface UdpStats {
 const MAX_KEPT_REPLIES = 64;
 const MAX_QUEUED_RESULTS = 4096;
 const SEND_BATCH = 128;
+/** libuv's uv__udp_recvmsg reads this many datagrams per socket per poll phase (no recvmmsg in Node). */
+const UV_READS_PER_POLL = 32;
 const RECV_BUFFER = 4 << 20;
 
 const Phase = { Waiting: 0, Collecting: 1, Done: 2 } as const;
@@ -203,13 +214,19 @@ interface Attempt {
 const NO_MATCH = -1;
 const AMBIGUOUS = -2;
 
-interface FastSocket {
+/** Datagrams read from a socket in the current sweep turn (see `expire`). */
+interface ReadCount {
+  readTurn: number;
+  reads: number;
+}
+
+interface FastSocket extends ReadCount {
   socket: dgram.Socket;
   port: number;
   pending: Map<string, Request>;
 }
 
-interface Conn {
+interface Conn extends ReadCount {
   socket: dgram.Socket;
   family: Family;
   req: Request | null;
@@ -300,6 +317,7 @@ export class UdpEngine {
     srttMs: 0,
     rttvarMs: 0,
     lateReplies: 0,
+    answerWindowMs: 0,
   };
   private readonly opts: Required<Omit<UdpEngineOptions, "signal">> & { signal: AbortSignal | undefined };
   private readonly ids = new RandomIds();
@@ -312,11 +330,20 @@ export class UdpEngine {
   /** Last attempts timed out within the answer window, by first-attempt time (still Waiting). */
   private readonly lingering = new WaitQueue(Phase.Waiting);
   private readonly rtt = new RttEstimator();
+  /** Round trips of answers alone (not ICMP errors): how long daemons here take. */
+  private readonly answerRtt = new RttEstimator();
+  /** How long after its first attempt a port may be called silent (ms): see `sampleRtt`. */
+  private answerWindow: number;
   private readonly trace = scanTrace();
   /** The adaptive timeout and collection window now (ms). */
   private timeout: number;
   private collectWindow: number;
   private readonly retryQueue: Request[] = [];
+  /** Sweep turns, the most datagrams one socket gave this turn, and since when a backlog has lasted. */
+  private turn = 0;
+  private nextFast = 0;
+  private busiestRead = 0;
+  private backlogSince = -1;
   private retryHead = 0;
   private inFlight = 0;
   private jobs: Iterator<UdpJob> | null = null;
@@ -348,17 +375,26 @@ export class UdpEngine {
     this.connLimit = this.opts.connectedPoolSize;
     this.opts.minTimeoutMs = Math.min(this.opts.minTimeoutMs, this.opts.timeoutMs);
     this.opts.answerWindowMs = Math.min(this.opts.answerWindowMs, this.opts.timeoutMs);
+    this.stats.answerWindowMs = this.opts.answerWindowMs;
     this.timeout = clamp(this.opts.initialTimeoutMs, this.opts.minTimeoutMs, this.opts.timeoutMs);
     this.collectWindow = Math.min(this.opts.collectMs, this.timeout);
+    this.answerWindow = this.opts.answerWindowMs;
     this.stats.timeoutMs = this.timeout;
     this.stats.minChosenTimeoutMs = this.timeout;
   }
 
-  /** A round-trip sample (ms): updates the estimate and the timeout every waiting request sees. */
-  private sampleRtt(rtt: number): void {
+  /** A round-trip sample (ms) of an answer or an ICMP error: updates the waits every request sees. */
+  private sampleRtt(rtt: number, answer: boolean): void {
     this.rtt.sample(rtt);
-    const { minTimeoutMs, timeoutMs } = this.opts;
+    const { minTimeoutMs, answerWindowMs, timeoutMs } = this.opts;
     this.timeout = clamp(this.rtt.srtt + 4 * this.rtt.rttvar, minTimeoutMs, timeoutMs);
+    if (answer) {
+      // Daemons that answer slowly (or with jitter) widen the window; ICMP errors cannot shrink it.
+      this.answerRtt.sample(rtt);
+      const a = this.answerRtt;
+      this.answerWindow = clamp(a.srtt + 4 * a.rttvar, answerWindowMs, timeoutMs);
+      this.stats.answerWindowMs = this.answerWindow;
+    }
     this.collectWindow = Math.min(this.opts.collectMs, this.timeout);
     const s = this.stats;
     s.timeoutMs = this.timeout;
@@ -432,6 +468,13 @@ export class UdpEngine {
     if (this.pumpImmediate === null && this.pumpTimer === null)
       this.pumpImmediate = setImmediate(() => {
         this.pumpImmediate = null;
+        // An expiry queued for this check phase goes first: after a batch of sends it would judge
+        // requests whose answers arrived during the batch and wait unread (no poll phase between).
+        if (this.sweepImmediate !== null) {
+          clearImmediate(this.sweepImmediate);
+          this.sweepImmediate = null;
+          this.expire(false);
+        }
         this.pump();
       });
   }
@@ -440,7 +483,7 @@ export class UdpEngine {
   private pump(): void {
     if (this.opts.signal?.aborted || this.failure !== null) return;
     try {
-      const budget = this.opts.rate.available(SEND_BATCH);
+      const budget = this.holdForBacklog(performance.now()) ? 0 : this.opts.rate.available(SEND_BATCH);
       let sent = 0;
       let idle = false;
       while (sent < budget) {
@@ -573,7 +616,7 @@ export class UdpEngine {
         recvBufferSize: RECV_BUFFER,
         lookup: literalLookup,
       });
-      const fast: FastSocket = { socket, port: 0, pending: new Map() };
+      const fast: FastSocket = { socket, port: 0, pending: new Map(), readTurn: 0, reads: 0 };
       this.fast[family].push(fast);
       await new Promise<void>((resolve, reject) => {
         socket.once("error", reject);
@@ -599,7 +642,9 @@ export class UdpEngine {
     const { job } = req.owner;
     const pool = this.fast[job.family];
     if (pool.length === 0) throw new Error(`no ${job.family} sockets were opened for ${job.ip}`);
-    const fast = pool[req.index % pool.length]!;
+    // In turn, so that answers arrive on every socket and libuv reads them all each poll phase; a
+    // retry stays on its request's socket.
+    const fast = req.fast ?? pool[this.nextFast++ % pool.length]!;
     if (req.attempt > 0) this.keepEarlier(req);
     req.cookie = { id: this.ids.next(), sourcePort: fast.port };
     const payload = req.probe.request(req.cookie);
@@ -687,10 +732,20 @@ export class UdpEngine {
       ipv6Only: family === "ipv6",
       lookup: literalLookup,
     });
-    const conn: Conn = { socket, family, req: null, sends: 0, port: 0, connected: false };
+    const conn: Conn = {
+      socket,
+      family,
+      req: null,
+      sends: 0,
+      port: 0,
+      connected: false,
+      readTurn: 0,
+      reads: 0,
+    };
     socket.on("message", (msg, rinfo) => {
       const req = conn.req;
       this.stats.received++;
+      this.noteRead(conn);
       if (
         req === null ||
         req.phase === Phase.Done ||
@@ -748,7 +803,8 @@ export class UdpEngine {
     if (code === "ECONNREFUSED" || ICMP_FILTERED.has(code)) {
       req.icmp = code === "ECONNREFUSED" ? "closed" : "filtered";
       // The error answers the one datagram sent on this socket (with several, we cannot tell which).
-      if (req.phase === Phase.Waiting && conn.sends === 1) this.sampleRtt(performance.now() - req.sentAt);
+      if (req.phase === Phase.Waiting && conn.sends === 1)
+        this.sampleRtt(performance.now() - req.sentAt, false);
     } else {
       this.countSendError(error);
       if (!conn.connected) {
@@ -815,6 +871,7 @@ export class UdpEngine {
 
   private onFastReply(fast: FastSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
     this.stats.received++;
+    this.noteRead(fast);
     for (
       let req: Request | null | undefined = fast.pending.get(`${rinfo.port}/${rinfo.address}`);
       req;
@@ -854,7 +911,7 @@ export class UdpEngine {
       if (sentAt !== AMBIGUOUS) {
         if (now - sentAt > this.timeout || req.since === -1 || sentAt !== req.sentAt)
           this.stats.lateReplies++;
-        this.sampleRtt(now - sentAt);
+        this.sampleRtt(now - sentAt, true);
       }
       req.phase = Phase.Collecting;
       req.since = now;
@@ -871,6 +928,8 @@ export class UdpEngine {
    * whose answer has arrived. Timers run before I/O in libuv's loop; immediates after it.
    */
   private sweep(): void {
+    this.turn++;
+    this.busiestRead = 0;
     if (this.sweepImmediate === null)
       this.sweepImmediate = setImmediate(() => {
         this.sweepImmediate = null;
@@ -878,8 +937,34 @@ export class UdpEngine {
       });
   }
 
-  private expire(): void {
+  private noteRead(s: ReadCount): void {
+    if (s.readTurn !== this.turn) {
+      s.readTurn = this.turn;
+      s.reads = 0;
+    }
+    if (++s.reads > this.busiestRead) this.busiestRead = s.reads;
+  }
+
+  /**
+   * libuv reads at most UV_READS_PER_POLL datagrams from a socket per poll phase, so a socket that
+   * gave that many since the last sweep tick may hold more answers, arrived but unread. While one
+   * may, send nothing and decide nothing, so that answers are read before their request can
+   * expire (640 memcached answers arriving during a 262,144-probe sweep, all within 4 ms on the
+   * wire, lost up to 40% of them) — for one timeout at most: a flood must not stop the scan.
+   */
+  private holdForBacklog(now: number): boolean {
+    if (this.busiestRead < UV_READS_PER_POLL) {
+      this.backlogSince = -1;
+      return false;
+    }
+    if (this.backlogSince < 0) this.backlogSince = now;
+    return now - this.backlogSince < this.timeout;
+  }
+
+  /** Decides what timed out; then sends due retries unless the caller (the pump) is about to. */
+  private expire(pumpAfter = true): void {
     const now = performance.now();
+    if (this.holdForBacklog(now)) return;
     this.collecting.sweep(now - this.collectWindow, (req) => this.finish(req));
     this.waiting.sweep(now - this.timeout, (req) => {
       if (req.attempt <= this.opts.retries && !this.opts.signal?.aborted) {
@@ -889,14 +974,14 @@ export class UdpEngine {
         this.giveUp(req, now);
       }
     });
-    this.lingering.sweep(now - this.opts.answerWindowMs, (req) => this.finish(req));
-    if (this.retryHead < this.retryQueue.length) this.pump();
+    this.lingering.sweep(now - this.answerWindow, (req) => this.finish(req));
+    if (pumpAfter && this.retryHead < this.retryQueue.length) this.pump();
   }
 
   /** The last attempt timed out: silent, unless the first one is younger than the answer window. */
   private giveUp(req: Request, now: number): void {
     const first = req.earlier?.[0]?.sentAt ?? req.sentAt;
-    if (now - first >= this.opts.answerWindowMs || this.opts.signal?.aborted) {
+    if (now - first >= this.answerWindow || this.opts.signal?.aborted) {
       this.finish(req);
       return;
     }

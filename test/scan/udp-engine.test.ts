@@ -3,6 +3,7 @@
  * requests (several datagrams), closed ports, a flood of forged replies, probes that misbehave.
  */
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import dgram from "node:dgram";
 import { after, before, describe, it } from "node:test";
 import type { Cookie, UdpProbe } from "../../src/scan/probes/types.js";
@@ -285,6 +286,54 @@ describe("UDP engine on loopback", () => {
     assert.equal(open.state, "open");
     assert.equal(open.replyPackets, 3, "the forged-cookie datagrams from the server's own port do not count");
     assert.ok(attacked.stats.stray >= 20, `stray ${attacked.stats.stray}`);
+  });
+
+  it("answers that piled up while the engine was busy sending are read before anything expires", async () => {
+    // The server runs in another process, so it answers at once while this one is busy; each request
+    // costs ~0.3 ms to build, so a batch of 128 takes ~40 ms and its answers wait in the socket
+    // buffers, more than libuv reads per poll phase. The timeouts (20 ms) are far below that.
+    const child = spawn(
+      process.execPath,
+      [
+        "-e",
+        `const dgram = require("node:dgram");
+         const ports = [];
+         for (let i = 0; i < 64; i++) {
+           const s = dgram.createSocket("udp4");
+           s.on("message", (m, r) => { const b = Buffer.from("ACK\\0\\0\\0hello"); m.copy(b, 3, 4, 6); s.send(b, r.port, r.address); });
+           s.bind(0, "127.0.0.1", () => { ports.push(s.address().port); if (ports.length === 64) process.stdout.write(ports.join(",") + "\\n"); });
+         }`,
+      ],
+      { stdio: ["ignore", "pipe", "inherit"] },
+    );
+    try {
+      // 64 ports, 8 jobs each: jobs to one (address, port) are told apart only by their random ids.
+      const ports = await new Promise<number[]>((resolve, reject) => {
+        child.stdout.once("data", (d) => resolve(String(d).trim().split(",").map(Number)));
+        child.once("error", reject);
+      });
+      const slow: UdpProbe = {
+        ...testProbe,
+        id: "slow",
+        request: (cookie) => {
+          const until = performance.now() + 0.3;
+          while (performance.now() < until);
+          return testProbe.request(cookie);
+        },
+      };
+      const jobs = Array.from({ length: 512 }, (_, i) => job("127.0.0.1", ports[i % 64]!, [slow]));
+      const { outcomes, stats } = await scan(jobs, {
+        retries: 0,
+        timeoutMs: 20,
+        minTimeoutMs: 20,
+        answerWindowMs: 20,
+        families: ["ipv4"],
+      });
+      const open = outcomes.filter((o) => o.probes[0]!.state === "open").length;
+      assert.equal(open, 512, `${open} open, ${stats.stray} answers read too late`);
+    } finally {
+      child.kill();
+    }
   });
 
   it("stops when aborted", async () => {
