@@ -15,9 +15,7 @@
  */
 import { execFile } from "node:child_process";
 import { EnvironmentError, InputError } from "../../errors.js";
-import { parseIptablesSave } from "./iptables.js";
 import type { Ruleset } from "./model.js";
-import { NFT_ORIGIN, parseNftJson } from "./nft.js";
 
 export interface HostFirewall {
   nft: Ruleset | null;
@@ -47,11 +45,17 @@ type RunResult =
 export async function readHostFirewall(options: ReadOptions = {}): Promise<HostFirewall> {
   const warnings: string[] = [];
   const where = options.netns === undefined ? "" : ` in network namespace ${options.netns}`;
-  const [nftRun, v4Run, v6Run] = await Promise.all([
+  const runs = Promise.all([
     run(["nft", "-j", "list", "ruleset"], options.netns),
     run(["iptables-save"], options.netns),
     run(["ip6tables-save"], options.netns),
   ]);
+  // The parsers (nft's brings the schema library) load while the tools run, not before they start.
+  const [{ parseIptablesSave }, { NFT_ORIGIN, parseNftJson }] = await Promise.all([
+    import("./iptables.js"),
+    import("./nft.js"),
+  ]);
+  const [nftRun, v4Run, v6Run] = await runs;
   for (const r of [nftRun, v4Run, v6Run]) {
     if (r.ok) continue;
     if (r.denied)
