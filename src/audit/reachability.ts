@@ -149,15 +149,40 @@ function widest(list: Piece[]): Piece {
   return list.reduce((a, b) => (b.last - b.first > a.last - a.first ? b : a));
 }
 
+/**
+ * The answer when no gate has rules for any of the families: the same for every such socket, so
+ * made once per set of gates and families (an audit has thousands of sockets); null when some gate
+ * has rules. The caller copies the reasons, never changes them.
+ */
+const openCache = new WeakMap<readonly Gate[], Map<string, Reachability | null>>();
+
+function openToAll(gates: readonly Gate[], families: Family[]): Reachability | null {
+  let byFamilies = openCache.get(gates);
+  if (byFamilies === undefined) {
+    byFamilies = new Map();
+    openCache.set(gates, byFamilies);
+  }
+  const key = families.join(" ");
+  let answer = byFamilies.get(key);
+  if (answer === undefined) {
+    answer = families.every((family) => gates.every((gate) => gate.opensEverything(family)))
+      ? {
+          exposure: "exposed",
+          reasons: [
+            `Reachable from anywhere: ${gates.map((g) => `${g.name} has no rules for it`).join("; ")}.`,
+          ],
+        }
+      : null;
+    byFamilies.set(key, answer);
+  }
+  return answer;
+}
+
 export function reachability(socket: Socket, gates: readonly Gate[]): Reachability {
   const families = familiesOf(socket);
   // The common case on a host without rules: nothing to judge, and thousands of sockets to go through.
-  if (families.every((family) => gates.every((gate) => gate.opensEverything(family)))) {
-    return {
-      exposure: "exposed",
-      reasons: [`Reachable from anywhere: ${gates.map((g) => `${g.name} has no rules for it`).join("; ")}.`],
-    };
-  }
+  const unfiltered = openToAll(gates, families);
+  if (unfiltered !== null) return unfiltered;
   const all = families.map((family) => ({ family, list: pieces(socket, family, gates) }));
   const open = all.flatMap(({ list }) => list.filter((p) => p.verdict.verdict !== "deny"));
   const shut = all.flatMap(({ list }) => list.filter((p) => p.verdict.verdict === "deny"));
