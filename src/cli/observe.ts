@@ -108,6 +108,13 @@ interface IngestFlags {
   batchRows?: string;
 }
 
+/** For MOAT_OBSERVE_TRACE: where the memory is (JS heap vs native, DuckDB's included). */
+function memoryNote(): string {
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round(n / 2 ** 20);
+  return `; rss ${mib(m.rss)} MiB, js heap ${mib(m.heapUsed)}/${mib(m.heapTotal)} MiB, external ${mib(m.external)} MiB`;
+}
+
 async function runIngest(files: string[], flags: IngestFlags): Promise<void> {
   const bucketSizes = parseBuckets(flags.buckets);
   const latenessSeconds = integer("--lateness", flags.lateness, 0, 86_400);
@@ -126,7 +133,7 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<void> {
         force: flags.force,
         batchRows,
         onBatch: (c) => {
-          if (trace) process.stderr.write(`batch committed: ${file}: ${c.packets} packets read\n`);
+          if (trace) process.stderr.write(`batch committed: ${file}: ${c.packets} packets read${memoryNote()}\n`);
           else if (tty) {
             const rate = Math.round(c.packets / Math.max((Date.now() - started) / 1000, 0.001));
             process.stderr.write(

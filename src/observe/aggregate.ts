@@ -9,10 +9,13 @@
  */
 import { type Classification, PACKET_KINDS, type PacketKind } from "./classify.js";
 import { Distinct, type DistinctOptions, type DistinctState } from "./distinct.js";
-import { HeavyHitters } from "./heavy.js";
+import { HeavyHitters, type HeavyState } from "./heavy.js";
 import type { DecodedPacket, TransportProtocol } from "./types.js";
 
 export type BucketSize = "1m" | "1h" | "1d";
+
+/** Heavy-hitter capacity for top sources and victims: up to 512 counters per bucket. */
+export const DEFAULT_HEAVY_CAPACITY = 256;
 
 export const BUCKET_SECONDS: Record<BucketSize, number> = { "1m": 60, "1h": 3600, "1d": 86400 };
 
@@ -79,6 +82,9 @@ export interface BucketRow {
   sourcesState?: DistinctState;
   destinationsState?: DistinctState;
   victimsState?: DistinctState;
+  /** The whole top-sources and top-victims summaries, not only the lists: merged rows stay exact. */
+  topSourcesState?: HeavyState;
+  topVictimsState?: HeavyState;
 }
 
 interface PortState {
@@ -147,7 +153,7 @@ export class Aggregator {
     if (seconds === undefined) throw new RangeError(`unknown bucket size ${String(options.bucket)}`);
     this.sizeMicros = seconds * 1_000_000;
     this.distinct = { bound: options.distinctBound ?? 1024, precision: options.precision ?? 14 };
-    this.heavyCapacity = options.heavyCapacity ?? 256;
+    this.heavyCapacity = options.heavyCapacity ?? DEFAULT_HEAVY_CAPACITY;
     this.topPortsN = options.topPorts ?? 5;
     this.topSourcesN = options.topSources ?? 10;
     this.sketches = options.sketches ?? false;
@@ -356,6 +362,8 @@ export class Aggregator {
       row.sourcesState = b.sources.toState();
       row.destinationsState = b.destinations.toState();
       row.victimsState = b.victims.toState();
+      row.topSourcesState = b.topSources.toState();
+      row.topVictimsState = b.topVictims.toState();
     }
     return row;
   }

@@ -22,6 +22,13 @@ export interface HeavyHitter {
   error: number;
 }
 
+/** What the store keeps of a summary, so that rows of one bucket from two ingests merge exactly. */
+export interface HeavyState {
+  decremented: number;
+  keys: AddressKey[];
+  counts: number[];
+}
+
 export class HeavyHitters {
   readonly capacity: number;
   private counters = new Map<AddressKey, number>();
@@ -55,6 +62,22 @@ export class HeavyHitters {
   merge(other: HeavyHitters): void {
     for (const [key, count] of other.counters) this.add(key, count);
     this.decremented += other.decremented;
+  }
+
+  toState(): HeavyState {
+    return {
+      decremented: this.decremented,
+      keys: [...this.counters.keys()],
+      counts: [...this.counters.values()],
+    };
+  }
+
+  /** A summary from a stored state; more counters than `capacity` allows are cut back as `add` would. */
+  static fromState(state: HeavyState, capacity: number): HeavyHitters {
+    const h = new HeavyHitters(capacity);
+    for (const [i, key] of state.keys.entries()) h.add(key, state.counts[i] ?? 0);
+    h.decremented += state.decremented;
+    return h;
   }
 
   /** The largest entries, largest first (ties by text, for stable output); at most `capacity`. */

@@ -115,15 +115,23 @@ async function run(
     options.onBatch?.(counts);
   };
 
+  // A batch is written while the next one is read: the store's work (DuckDB's own threads) overlaps
+  // decoding. One commit at a time, in order; a failed one stops the ingest at the next commit.
+  let writing: Promise<void> = Promise.resolve();
   do {
     for (let record = reader.next(); record !== null; record = reader.next()) pipeline.add(record);
     pipeline.closeBuckets();
     if (
       pipeline.pendingSize >= batchRows ||
       (pipeline.pendingSize > 0 && Date.now() - lastCommit >= batchMillis)
-    )
-      await commit(false);
+    ) {
+      await writing;
+      writing = commit(false);
+      // Awaited at the next commit; until then a failure must not count as unhandled.
+      writing.catch(() => undefined);
+    }
   } while (await reader.fill());
+  await writing;
   pipeline.closeAll();
   await commit(true);
   return { rowsWritten, batches };

@@ -5,8 +5,9 @@
  * without sketches) can only be added, which may overcount; the merged row says so in `approximate`.
  * Pure; the store hands rows in bucket order.
  */
-import type { BucketRow, PortRow, RankedAddress } from "./aggregate.js";
+import { type BucketRow, DEFAULT_HEAVY_CAPACITY, type PortRow, type RankedAddress } from "./aggregate.js";
 import { Distinct, type DistinctState } from "./distinct.js";
+import { HeavyHitters, type HeavyState } from "./heavy.js";
 
 export interface MergedPortRow extends PortRow {
   /** Rows merged into this one. */
@@ -88,6 +89,21 @@ export function mergePortRows(rows: readonly PortRow[]): MergedPortRow[] {
   });
 }
 
+/**
+ * Top addresses of several rows of one bucket: from their whole summaries when every row has one
+ * (exact as one ingest of all the packets would be, within the summary's bound), else from the
+ * stored lists, whose counts and error bounds add per address (a source cut from one list is then
+ * undercounted).
+ */
+function mergeTop(lists: RankedAddress[][], states: (HeavyState | undefined)[], n: number): RankedAddress[] {
+  if (states.every((s) => s !== undefined)) {
+    const merged = HeavyHitters.fromState(states[0]!, DEFAULT_HEAVY_CAPACITY);
+    for (const s of states.slice(1)) merged.merge(HeavyHitters.fromState(s!, DEFAULT_HEAVY_CAPACITY));
+    return merged.top(n).map((h) => ({ address: h.key, packets: h.count, error: h.error }));
+  }
+  return mergeRanked(lists, n);
+}
+
 /** Heavy-hitter lists of several rows: counts and error bounds add per address. */
 function mergeRanked(lists: RankedAddress[][], n: number): RankedAddress[] {
   const all = new Map<string, RankedAddress>();
@@ -135,14 +151,16 @@ export function mergeBucketRows(rows: readonly BucketRow[], topN = 10): MergedBu
       lastSeen: Math.max(...group.map((r) => r.lastSeen)),
       // Top ports are recomputed from the merged port rows by the report; keep the first row's here.
       topPorts: first.topPorts,
-      topSources: mergeRanked(
+      topSources: mergeTop(
         group.map((r) => r.topSources),
+        group.map((r) => r.topSourcesState),
         topN,
       ),
       backscatterPackets: group.reduce((a, r) => a + r.backscatterPackets, 0),
       victims: victims.count,
-      topVictims: mergeRanked(
+      topVictims: mergeTop(
         group.map((r) => r.topVictims),
+        group.map((r) => r.topVictimsState),
         topN,
       ),
       ports: [],

@@ -10,8 +10,10 @@ import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { EnvironmentError, InputError } from "../errors.js";
 import type { BucketRow, BucketSize, PortRow } from "../observe/aggregate.js";
 import type { DistinctState } from "../observe/distinct.js";
+import type { HeavyState } from "../observe/heavy.js";
 import type { TransportProtocol } from "../observe/types.js";
 import { decodeDistinct, encodeDistinct } from "./distinct-codec.js";
+import { decodeHeavy, encodeHeavy } from "./heavy-codec.js";
 import type {
   IngestBatch,
   IngestIdentity,
@@ -55,18 +57,30 @@ CREATE TABLE IF NOT EXISTS buckets (
   packets BIGINT NOT NULL, bytes BIGINT NOT NULL, sources BIGINT NOT NULL, destinations BIGINT NOT NULL,
   first_seen BIGINT NOT NULL, last_seen BIGINT NOT NULL, backscatter_packets BIGINT NOT NULL,
   victims BIGINT NOT NULL, top_ports VARCHAR NOT NULL, top_sources VARCHAR NOT NULL, top_victims VARCHAR NOT NULL,
-  sources_state BLOB, destinations_state BLOB, victims_state BLOB);
+  sources_state BLOB, destinations_state BLOB, victims_state BLOB,
+  top_sources_state BLOB, top_victims_state BLOB);
 `;
 
 type Row = Record<string, unknown>;
 
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : (v as number));
 
-/** A stored counter state: DuckDB hands BLOBs back as DuckDBBlobValue ({ bytes }). */
-function state(v: unknown): DistinctState | undefined {
+/** A BLOB's bytes: DuckDB hands BLOBs back as DuckDBBlobValue ({ bytes }). */
+function blobBytes(v: unknown): Uint8Array | undefined {
   const bytes = v instanceof Uint8Array ? v : (v as { bytes?: unknown } | null)?.bytes;
-  if (!(bytes instanceof Uint8Array)) return undefined;
-  return decodeDistinct(bytes) ?? undefined;
+  return bytes instanceof Uint8Array ? bytes : undefined;
+}
+
+/** A stored counter state. */
+function state(v: unknown): DistinctState | undefined {
+  const bytes = blobBytes(v);
+  return bytes === undefined ? undefined : (decodeDistinct(bytes) ?? undefined);
+}
+
+/** A stored heavy-hitter summary. */
+function heavy(v: unknown): HeavyState | undefined {
+  const bytes = blobBytes(v);
+  return bytes === undefined ? undefined : (decodeHeavy(bytes) ?? undefined);
 }
 
 function blob(s: DistinctState | undefined): Uint8Array | null {
@@ -261,6 +275,8 @@ export class DuckDbStore implements ObserveStore {
       sourcesState: state(r.sources_state),
       destinationsState: state(r.destinations_state),
       victimsState: state(r.victims_state),
+      topSourcesState: heavy(r.top_sources_state),
+      topVictimsState: heavy(r.top_victims_state),
     }));
   }
 
@@ -330,6 +346,8 @@ export class DuckDbStore implements ObserveStore {
       appendBlobOrNull(buckets, blob(b.sourcesState));
       appendBlobOrNull(buckets, blob(b.destinationsState));
       appendBlobOrNull(buckets, blob(b.victimsState));
+      appendBlobOrNull(buckets, b.topSourcesState === undefined ? null : encodeHeavy(b.topSourcesState));
+      appendBlobOrNull(buckets, b.topVictimsState === undefined ? null : encodeHeavy(b.topVictimsState));
       buckets.endRow();
     }
     ports.closeSync();

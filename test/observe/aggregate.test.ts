@@ -40,17 +40,21 @@ const arbPacket = fc
     return packet({ ...common, destinationPort: r.port, tcpFlags: r.flags });
   });
 
-/** Rows with every exact counter state in sorted order. */
+/** Rows with every exact counter state and heavy-hitter summary in sorted order (they are sets). */
 function canonical<T>(rows: T): T {
-  return JSON.parse(
-    JSON.stringify(rows, (_key, value) =>
-      value !== null && typeof value === "object" && Array.isArray(value.exact)
-        ? { exact: [...value.exact].sort() }
-        : value instanceof Uint8Array
-          ? [...value]
-          : value,
-    ),
-  );
+  const sortState = (value: unknown): unknown => {
+    if (value === null || typeof value !== "object") return value instanceof Uint8Array ? [...value] : value;
+    const v = value as { exact?: unknown[]; keys?: unknown[]; counts?: number[] };
+    if (Array.isArray(v.exact)) return { exact: [...v.exact].sort() };
+    if (Array.isArray(v.keys) && Array.isArray(v.counts)) {
+      const pairs = v.keys
+        .map((k, i) => [k, v.counts![i]] as const)
+        .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
+      return { ...v, keys: pairs.map((p) => p[0]), counts: pairs.map((p) => p[1]) };
+    }
+    return value instanceof Uint8Array ? [...value] : value;
+  };
+  return JSON.parse(JSON.stringify(rows, (_key, value) => sortState(value)));
 }
 
 function ingest(agg: Aggregator, packets: DecodedPacket[]): void {
