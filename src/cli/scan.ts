@@ -99,10 +99,10 @@ Timing (UDP):
   A probe is retried when no answer came within what the round trips measured so far suggest
   (smoothed round trip + 4 times its variation, as nmap and TCP do), kept between --min-timeout
   (20 ms) and --timeout (1000 ms; also the wait before anything was measured). A port is called silent
-  only after its last retry timed out and at least --answer-window (100 ms) after its first probe:
-  round trips measure the network, not how slowly a daemon answers (a script behind inetd takes tens
-  of ms), and an answer to any attempt counts. On a slow or lossy path raise both; --min-timeout
-  equal to --timeout is a fixed wait per attempt.
+  only after its last retry timed out and at least --answer-window (100 ms; longer when the answers
+  seen so far came slower) after its first probe: ICMP round trips measure the network, not how slowly
+  a daemon answers (a script behind inetd takes tens of ms), and an answer to any attempt counts. On a
+  slow or lossy path raise both; --min-timeout equal to --timeout is a fixed wait per attempt.
 
 Output:
   a table of open ports (--all: every result), --json one object per line for every result:

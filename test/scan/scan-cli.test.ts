@@ -120,6 +120,8 @@ describe("moat scan (CLI)", () => {
       [["127.0.0.1", "--ports", "53"], /needs a protocol/],
       [["127.0.0.1", "--rate", "fast"], /--rate/],
       [["127.0.0.1", "--retries", "-1"], /--retries/],
+      [["127.0.0.1", "--min-timeout", "0"], /--min-timeout: "0" must be a whole number/],
+      [["127.0.0.1", "--answer-window", "soon"], /--answer-window/],
       [["bad_name!"], /not an address, network/],
       [["no-such-host.invalid"], /cannot resolve host name/],
       [[], /no targets/],
@@ -173,6 +175,8 @@ describe("moat scan (CLI)", () => {
       "/etc/moat/exclude.txt",
       "Loopback",
       "open|filtered",
+      "--min-timeout",
+      "--answer-window",
       "Exit status",
     ])
       assert.ok(r.stdout.includes(text), text);
