@@ -60,8 +60,8 @@
  * Every request waits the same (current) timeout, so pending requests sit in a FIFO in order of the
  * time their wait began, and one periodic sweep expires those older than now − timeout: when the
  * timeout shrinks, every waiting request sees the shorter one at once. No timer per probe. The window
- * for the rest of a multi-datagram reply is min(collectMs, timeout): the later datagrams follow the
- * first on the same path, within the delay variation the timeout already covers.
+ * for the rest of a multi-datagram reply is min(collectMs, answer window): how a daemon paces the
+ * datagrams of one answer is, like its answer time, the daemon's doing, not the path's.
  */
 import { randomFillSync } from "node:crypto";
 import dgram from "node:dgram";
@@ -335,7 +335,7 @@ export class UdpEngine {
   /** How long after its first attempt a port may be called silent (ms): see `sampleRtt`. */
   private answerWindow: number;
   private readonly trace = scanTrace();
-  /** The adaptive timeout and collection window now (ms). */
+  /** The adaptive timeout (before a retry) and the collection window now (ms). */
   private timeout: number;
   private collectWindow: number;
   private readonly retryQueue: Request[] = [];
@@ -377,8 +377,8 @@ export class UdpEngine {
     this.opts.answerWindowMs = Math.min(this.opts.answerWindowMs, this.opts.timeoutMs);
     this.stats.answerWindowMs = this.opts.answerWindowMs;
     this.timeout = clamp(this.opts.initialTimeoutMs, this.opts.minTimeoutMs, this.opts.timeoutMs);
-    this.collectWindow = Math.min(this.opts.collectMs, this.timeout);
     this.answerWindow = this.opts.answerWindowMs;
+    this.collectWindow = Math.min(this.opts.collectMs, this.answerWindow);
     this.stats.timeoutMs = this.timeout;
     this.stats.minChosenTimeoutMs = this.timeout;
   }
@@ -394,8 +394,8 @@ export class UdpEngine {
       const a = this.answerRtt;
       this.answerWindow = clamp(a.srtt + 4 * a.rttvar, answerWindowMs, timeoutMs);
       this.stats.answerWindowMs = this.answerWindow;
+      this.collectWindow = Math.min(this.opts.collectMs, this.answerWindow);
     }
-    this.collectWindow = Math.min(this.opts.collectMs, this.timeout);
     const s = this.stats;
     s.timeoutMs = this.timeout;
     if (this.timeout < s.minChosenTimeoutMs) s.minChosenTimeoutMs = this.timeout;

@@ -298,18 +298,23 @@ describe("UDP engine on loopback", () => {
         "-e",
         `const dgram = require("node:dgram");
          const ports = [];
-         for (let i = 0; i < 64; i++) {
+         for (let i = 0; i < 512; i++) {
            const s = dgram.createSocket("udp4");
            s.on("message", (m, r) => { const b = Buffer.from("ACK\\0\\0\\0hello"); m.copy(b, 3, 4, 6); s.send(b, r.port, r.address); });
-           s.bind(0, "127.0.0.1", () => { ports.push(s.address().port); if (ports.length === 64) process.stdout.write(ports.join(",") + "\\n"); });
+           s.bind(0, "127.0.0.1", () => { ports.push(s.address().port); if (ports.length === 512) process.stdout.write(ports.join(",") + "\\n"); });
          }`,
       ],
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     try {
-      // 64 ports, 8 jobs each: jobs to one (address, port) are told apart only by their random ids.
+      // One port per job, as in a scan: two requests to one (address, port) with the same random id
+      // could not be told apart.
       const ports = await new Promise<number[]>((resolve, reject) => {
-        child.stdout.once("data", (d) => resolve(String(d).trim().split(",").map(Number)));
+        let text = "";
+        child.stdout.on("data", (d) => {
+          text += String(d);
+          if (text.endsWith("\n")) resolve(text.trim().split(",").map(Number));
+        });
         child.once("error", reject);
       });
       const slow: UdpProbe = {
@@ -321,7 +326,7 @@ describe("UDP engine on loopback", () => {
           return testProbe.request(cookie);
         },
       };
-      const jobs = Array.from({ length: 512 }, (_, i) => job("127.0.0.1", ports[i % 64]!, [slow]));
+      const jobs = ports.map((port) => job("127.0.0.1", port, [slow]));
       const { outcomes, stats } = await scan(jobs, {
         retries: 0,
         timeoutMs: 20,
