@@ -598,7 +598,8 @@ export class UdpEngine {
         lead = req;
         this.sendFirst(req);
       } else if (req.rider) {
-        (lead.riders ??= []).push(req);
+        lead.riders ??= [];
+        lead.riders.push(req);
         this.sendFast(req);
       } else {
         this.sendFirst(req);

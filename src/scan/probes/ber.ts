@@ -170,7 +170,8 @@ export function idTemplate(encode: (id: number) => Buffer, afterId: number): (id
   return (raw) => {
     const id = raw & 0xffff;
     const octets = id < 0x80 ? 1 : id < 0x8000 ? 2 : 3;
-    const template = (templates[octets] ??= encode(id));
+    templates[octets] ??= encode(id);
+    const template = templates[octets];
     const out = Buffer.from(template);
     out.writeUIntBE(id, template.length - afterId - octets, octets);
     return out;
