@@ -43,7 +43,8 @@
  * first attempt, which stays answerable all along (below): `answerWindowMs` (default 100 ms, nmap
  * -T4's floor), or srtt + 4 · rttvar of the answers alone when daemons here answer slower (ICMP
  * errors cannot shrink it). On a LAN: retry after ~20 ms, silent after 100 ms, where nmap -T4
- * takes 2 × 100 ms.
+ * takes 2 × 100 ms. A probe whose request does not carry the cookie's id (QOTD, CharGEN, SSDP) is
+ * retried only after the answer window: its answers cannot say which attempt they answer.
  *
  * Why a reply is a clean sample even after a retry (Karn's problem,
  * RFC 6298 §3): every attempt carries its own cookie, so a reply says which attempt it answers; a
@@ -203,6 +204,13 @@ interface Request {
   riders: Request[] | null;
   /** One of those: sent and retried unconnected, decided with its lead's ICMP verdict. */
   rider: boolean;
+  /**
+   * The request carries the cookie's id, so an answer says which attempt it answers. When it does
+   * not (QOTD, CharGEN, SSDP, the empty probe: only the source port tells), a retry from the same
+   * socket could draw a second answer counted as part of the first (twice the bytes): such a
+   * request is retried only once the answer window has passed.
+   */
+  tellsAttemptsApart: boolean;
 }
 
 interface Attempt {
@@ -342,6 +350,7 @@ export class UdpEngine {
   /** Sweep turns, the most datagrams one socket gave this turn, and since when a backlog has lasted. */
   private turn = 0;
   private nextFast = 0;
+  private readonly idInRequest = new Map<UdpProbe, boolean>();
   private busiestRead = 0;
   private backlogSince = -1;
   private retryHead = 0;
@@ -593,6 +602,7 @@ export class UdpEngine {
         conn: null,
         riders: null,
         rider: lead !== null && lead.conn !== null,
+        tellsAttemptsApart: this.tellsAttemptsApart(probe),
       };
       if (lead === null) {
         lead = req;
@@ -606,6 +616,22 @@ export class UdpEngine {
       }
     });
     return job.probes.length;
+  }
+
+  /** Whether the probe's request changes with the cookie's id (asked once per probe). */
+  private tellsAttemptsApart(probe: UdpProbe): boolean {
+    let known = this.idInRequest.get(probe);
+    if (known === undefined) {
+      try {
+        const a = probe.request({ id: 0x1234, sourcePort: 1 });
+        const b = probe.request({ id: 0x4321, sourcePort: 1 });
+        known = !a.equals(b);
+      } catch {
+        known = false;
+      }
+      this.idInRequest.set(probe, known);
+    }
+    return known;
   }
 
   /** Binds the unconnected sockets of a family before anything is sent: the cookie needs their ports. */
@@ -967,28 +993,39 @@ export class UdpEngine {
     const now = performance.now();
     if (this.holdForBacklog(now)) return;
     this.collecting.sweep(now - this.collectWindow, (req) => this.finish(req));
+    const mayRetry = (req: Request) => req.attempt <= this.opts.retries && !this.opts.signal?.aborted;
     this.waiting.sweep(now - this.timeout, (req) => {
-      if (req.attempt <= this.opts.retries && !this.opts.signal?.aborted) {
-        req.since = -1;
-        this.retryQueue.push(req);
-      } else {
-        this.giveUp(req, now);
-      }
+      if (!mayRetry(req)) this.giveUp(req, now);
+      else if (!req.tellsAttemptsApart) this.linger(req, req.sentAt, now);
+      else this.retry(req);
     });
-    this.lingering.sweep(now - this.answerWindow, (req) => this.finish(req));
+    this.lingering.sweep(now - this.answerWindow, (req) =>
+      mayRetry(req) ? this.retry(req) : this.finish(req),
+    );
     if (pumpAfter && this.retryHead < this.retryQueue.length) this.pump();
   }
 
   /** The last attempt timed out: silent, unless the first one is younger than the answer window. */
   private giveUp(req: Request, now: number): void {
-    const first = req.earlier?.[0]?.sentAt ?? req.sentAt;
-    if (now - first >= this.answerWindow || this.opts.signal?.aborted) {
-      this.finish(req);
+    if (this.opts.signal?.aborted) this.finish(req);
+    else this.linger(req, req.earlier?.[0]?.sentAt ?? req.sentAt, now);
+  }
+
+  /** Waits until the answer window from `start` has passed (then the lingering sweep decides). */
+  private linger(req: Request, start: number, now: number): void {
+    if (now - start >= this.answerWindow) {
+      if (req.attempt <= this.opts.retries && !this.opts.signal?.aborted) this.retry(req);
+      else this.finish(req);
       return;
     }
     // Starts pushed out of order only expire late, never early (WaitQueue.sweep stops at the first not due).
-    req.since = first;
-    this.lingering.push(req, first);
+    req.since = start;
+    this.lingering.push(req, start);
+  }
+
+  private retry(req: Request): void {
+    req.since = -1;
+    this.retryQueue.push(req);
   }
 
   private finish(req: Request): void {

@@ -215,6 +215,23 @@ describe("UDP engine: adaptive timeout", () => {
     });
   });
 
+  it("a probe whose request carries no id is retried only after the answer window: one answer, not two", async () => {
+    // Its answers cannot say which attempt they answer: a retry 20 ms after the first attempt would
+    // draw a second answer from this 50 ms daemon, counted as part of the first (twice the bytes).
+    const constant: UdpProbe = { ...portOnlyProbe, id: "constant", request: () => Buffer.from("MOAT\0\0") };
+    const slow = await startServer({ delay: 50 });
+    const closed = await Promise.all(Array.from({ length: 10 }, () => freePort()));
+    await withServers([slow], async () => {
+      const { outcomes, stats } = await scan([...closed.map((p) => job(p)), job(slow.port, [constant])]);
+      const o = states(outcomes).get(slow.port)!;
+      assert.equal(o.state, "open");
+      assert.equal(slow.requests, 1, "no retry within the answer window");
+      assert.equal(o.replyPackets, 3);
+      assert.equal(o.responseBytes, ANSWER_BYTES);
+      assert.equal(stats.minChosenTimeoutMs, 20, "the ICMP errors did shrink the retry timeout");
+    });
+  });
+
   it("the floor and the ceiling are options; minTimeoutMs = timeoutMs is a fixed wait", async () => {
     const fast = await startServer();
     await withServers([fast], async () => {
