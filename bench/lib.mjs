@@ -26,6 +26,16 @@ export function prng(seed) {
  * /usr/bin/time when present. stdout goes to /dev/null unless `keepStdout`. `timeoutMs` kills it and
  * reports `timedOut` instead of failing: a peer tool too slow to finish is itself a result.
  */
+/** Process groups of timedRun children still running: killed if the benchmark itself exits. */
+const running = new Set();
+process.on("exit", () => {
+  for (const pid of running) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {}
+  }
+});
+
 export async function timedRun(argv, { keepStdout = false, timeoutMs = 0, rssFile } = {}) {
   const { spawn } = await import("node:child_process");
   const { existsSync, readFileSync, rmSync } = await import("node:fs");
@@ -33,9 +43,13 @@ export async function timedRun(argv, { keepStdout = false, timeoutMs = 0, rssFil
   const full = useTime ? ["/usr/bin/time", "-f", "%M", "-o", rssFile, ...argv] : argv;
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
+    // Its own process group, so a timeout kills the whole tree (time → sh → tool), not only the
+    // first process while the tool runs on, holding the pipes open.
     const child = spawn(full[0], full.slice(1), {
       stdio: ["ignore", keepStdout ? "pipe" : "ignore", "pipe"],
+      detached: true,
     });
+    running.add(child.pid);
     const out = [];
     let err = "";
     let timedOut = false;
@@ -43,7 +57,11 @@ export async function timedRun(argv, { keepStdout = false, timeoutMs = 0, rssFil
       timeoutMs > 0
         ? setTimeout(() => {
             timedOut = true;
-            child.kill("SIGKILL");
+            try {
+              process.kill(-child.pid, "SIGKILL");
+            } catch {
+              child.kill("SIGKILL");
+            }
           }, timeoutMs)
         : null;
     child.stdout?.on("data", (chunk) => out.push(chunk));
@@ -52,6 +70,7 @@ export async function timedRun(argv, { keepStdout = false, timeoutMs = 0, rssFil
     });
     child.on("error", reject);
     child.on("close", (code) => {
+      running.delete(child.pid);
       if (timer) clearTimeout(timer);
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
       let rssKiB = null;

@@ -29,7 +29,10 @@ import type {
  */
 export const SCHEMA_VERSION = 2;
 
-/** DuckDB's buffer pool ceiling (it spills to temporary files beyond it). */
+/**
+ * DuckDB's buffer pool ceiling (it spills to temporary files beyond it): bounded, where DuckDB's
+ * default is 80% of RAM. Not lower: at 32 MB a checkpoint of a 10M-packet ingest failed to pin a block.
+ */
 const STORE_MEMORY_LIMIT = "96MB";
 
 /** Problems kept per ingest: enough to find the bad packets, bounded for a file full of junk. */
@@ -99,7 +102,6 @@ export async function openDuckDbStore(
   const { DuckDBInstance } = await import("@duckdb/node-api");
   let instance: DuckDBInstance;
   try {
-    // A bounded buffer pool (DuckDB's default is 80% of RAM): observe promises bounded memory.
     const config: Record<string, string> = { memory_limit: STORE_MEMORY_LIMIT };
     if (options.readOnly) config.access_mode = "READ_ONLY";
     instance = await DuckDBInstance.create(path, config);
