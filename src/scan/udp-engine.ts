@@ -70,6 +70,7 @@ import type { Family } from "../host/types.js";
 import type { Cookie, ProbeResult, UdpProbe } from "./probes/types.js";
 import type { RateLimiter } from "./rate.js";
 import { scanTrace } from "./trace.js";
+import { clamp, RttEstimator, WaitQueue } from "./udp-timing.js";
 
 export type UdpState = "open" | "closed" | "filtered" | "open|filtered";
 
@@ -259,55 +260,6 @@ class RandomIds {
   }
 }
 
-/**
- * A FIFO of (request, start of its wait) in two arrays: no object per entry. Starts are pushed in
- * increasing order and every entry waits the same duration, so the due ones are a prefix.
- */
-class WaitQueue {
-  private reqs: Request[] = [];
-  private starts: number[] = [];
-  private head = 0;
-  constructor(private readonly phase: Phase) {}
-  push(req: Request, start: number): void {
-    this.reqs.push(req);
-    this.starts.push(start);
-  }
-  get size(): number {
-    return this.reqs.length - this.head;
-  }
-  /** Calls `expire` for each entry whose wait began at or before `cutoff` and is still current. */
-  sweep(cutoff: number, expire: (req: Request) => void): void {
-    while (this.head < this.reqs.length && this.starts[this.head]! <= cutoff) {
-      const req = this.reqs[this.head]!;
-      const start = this.starts[this.head]!;
-      this.head++;
-      if (req.phase === this.phase && req.since === start) expire(req);
-    }
-    if (this.head > 4096 && this.head * 2 > this.reqs.length) {
-      this.reqs = this.reqs.slice(this.head);
-      this.starts = this.starts.slice(this.head);
-      this.head = 0;
-    }
-  }
-}
-
-/** Smoothed round trip and variance, RFC 6298 §2 (nmap's `adjust_timeouts2`); see the file comment. */
-class RttEstimator {
-  srtt = 0;
-  rttvar = 0;
-  samples = 0;
-  sample(rtt: number): void {
-    const r = Math.max(0, rtt);
-    if (this.samples++ === 0) {
-      this.srtt = r;
-      this.rttvar = r / 2;
-    } else {
-      this.rttvar = 0.75 * this.rttvar + 0.25 * Math.abs(this.srtt - r);
-      this.srtt = 0.875 * this.srtt + 0.125 * r;
-    }
-  }
-}
-
 const ICMP_FILTERED = new Set(["EHOSTUNREACH", "ENETUNREACH", "EACCES", "EHOSTDOWN", "EPERM"]);
 
 export class UdpEngine {
@@ -333,10 +285,10 @@ export class UdpEngine {
   private readonly conns: Conn[] = [];
   private readonly freeConns: Record<Family, Conn[]> = { ipv4: [], ipv6: [] };
   private connLimit: number;
-  private readonly waiting = new WaitQueue(Phase.Waiting);
-  private readonly collecting = new WaitQueue(Phase.Collecting);
+  private readonly waiting = new WaitQueue<Request>(Phase.Waiting);
+  private readonly collecting = new WaitQueue<Request>(Phase.Collecting);
   /** Last attempts timed out within the answer window, by first-attempt time (still Waiting). */
-  private readonly lingering = new WaitQueue(Phase.Waiting);
+  private readonly lingering = new WaitQueue<Request>(Phase.Waiting);
   private readonly rtt = new RttEstimator();
   /** Round trips of answers alone (not ICMP errors): how long daemons here take. */
   private readonly answerRtt = new RttEstimator();
@@ -349,10 +301,11 @@ export class UdpEngine {
   private readonly retryQueue: Request[] = [];
   /** Sweep turns, the most datagrams one socket gave this turn, and since when a backlog has lasted. */
   private turn = 0;
-  private nextFast = 0;
-  private readonly idInRequest = new Map<UdpProbe, boolean>();
   private busiestRead = 0;
   private backlogSince = -1;
+  /** The unconnected socket the next first attempt goes out on (in turn). */
+  private nextFast = 0;
+  private readonly idInRequest = new Map<UdpProbe, boolean>();
   private retryHead = 0;
   private inFlight = 0;
   private jobs: Iterator<UdpJob> | null = null;
@@ -396,12 +349,11 @@ export class UdpEngine {
   private sampleRtt(rtt: number, answer: boolean): void {
     this.rtt.sample(rtt);
     const { minTimeoutMs, answerWindowMs, timeoutMs } = this.opts;
-    this.timeout = clamp(this.rtt.srtt + 4 * this.rtt.rttvar, minTimeoutMs, timeoutMs);
+    this.timeout = this.rtt.bound(minTimeoutMs, timeoutMs);
     if (answer) {
       // Daemons that answer slowly (or with jitter) widen the window; ICMP errors cannot shrink it.
       this.answerRtt.sample(rtt);
-      const a = this.answerRtt;
-      this.answerWindow = clamp(a.srtt + 4 * a.rttvar, answerWindowMs, timeoutMs);
+      this.answerWindow = this.answerRtt.bound(answerWindowMs, timeoutMs);
       this.stats.answerWindowMs = this.answerWindow;
       this.collectWindow = Math.min(this.opts.collectMs, this.answerWindow);
     }
@@ -1101,8 +1053,4 @@ function isConnected(socket: dgram.Socket): boolean {
   } catch {
     return false;
   }
-}
-
-function clamp(value: number, min: number, max: number): number {
-  return Math.min(max, Math.max(min, value));
 }
