@@ -4,7 +4,7 @@
  *  listeners(nsPath|null) -> Buffer   the TCP listeners and unconnected UDP sockets of one network
  *      namespace through NETLINK_SOCK_DIAG (inet_diag, as ss does): binary records from the kernel
  *      instead of /proc/net/{tcp,udp}* text the kernel formats a page at a time.
- *  socketFds(procRoot) -> Promise<{pairs: Float64Array [inode, pid, ...], hiddenPids, owners}>
+ *  socketFds(procRoot) -> Promise<{pairs: Uint32Array [inode, pid, ...], hiddenPids, owners}>
  *      every socket fd in /proc/<pid>/fd, with readlinkat on a directory fd (no per-fd JS string,
  *      exception or path building), on two threads off the JavaScript thread; owners holds the
  *      comm, cgroup and cmdline text of each pid that holds a socket: [pid, comm, cgroup, cmdline, ...].
@@ -357,7 +357,7 @@ static int append_owner(int procfd, const char *name, int32_t pid, vec *texts) {
 /* One pid's fd directory: appends (inode, pid) per socket fd, and the owner's files to texts when it
  * holds any socket. Returns 1 when refused (hidden), -ENOMEM, else 0. */
 static int walk_pid(int procfd, const char *name, vec *pairs, vec *texts) {
-  double pid = strtod(name, NULL);
+  uint32_t pid = (uint32_t)strtoul(name, NULL, 10);
   char sub[32];
   snprintf(sub, sizeof sub, "%s/fd", name);
   int fdfd = openat(procfd, sub, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -384,11 +384,17 @@ static int walk_pid(int procfd, const char *name, vec *pairs, vec *texts) {
     if (n == (ssize_t)sizeof target) continue; /* longer than any socket link: not one */
     int64_t inode = socket_inode(target, n);
     if (inode < 0) continue;
-    if (vec_reserve(pairs, 16)) {
+    /* sockfs numbers its inodes with get_next_ino(), an unsigned int: a larger one means this is
+     * not the kernel this was written for, and the JavaScript walk (any size) takes over. */
+    if (inode > UINT32_MAX) {
+      rc = -EOVERFLOW;
+      break;
+    }
+    if (vec_reserve(pairs, 8)) {
       rc = -ENOMEM;
       break;
     }
-    double rec[2] = {(double)inode, pid};
+    uint32_t rec[2] = {(uint32_t)inode, pid};
     memcpy(pairs->data + pairs->len, rec, sizeof rec);
     pairs->len += sizeof rec;
     sockets++;
@@ -499,8 +505,8 @@ static napi_value owner_texts(napi_env env, const vec *texts) {
   return list;
 }
 
-/* {pairs: Float64Array over its own ArrayBuffer (aligned, read without copying), hiddenPids,
- * owners: owner_texts()} */
+/* {pairs: Uint32Array over its own ArrayBuffer (aligned; small integers, which JavaScript reads
+ * without allocating a number each, as it must for a Float64Array), hiddenPids, owners} */
 static napi_value fds_result(napi_env env, const vec *pairs, const vec *texts, uint32_t hidden) {
   napi_value result, ab, arr, h;
   void *dst;
@@ -508,7 +514,7 @@ static napi_value fds_result(napi_env env, const vec *pairs, const vec *texts, u
   if (owners == NULL) return NULL;
   if (napi_create_arraybuffer(env, pairs->len, &dst, &ab) != napi_ok) return NULL;
   if (pairs->len) memcpy(dst, pairs->data, pairs->len);
-  napi_create_typedarray(env, napi_float64_array, pairs->len / 8, ab, 0, &arr);
+  napi_create_typedarray(env, napi_uint32_array, pairs->len / 4, ab, 0, &arr);
   napi_create_object(env, &result);
   napi_create_uint32(env, hidden, &h);
   napi_set_named_property(env, result, "pairs", arr);

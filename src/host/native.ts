@@ -22,7 +22,7 @@ export interface NativeAddon {
 }
 
 export interface NativeFdWalk {
-  pairs: Float64Array;
+  pairs: Uint32Array;
   hiddenPids: number;
   owners: (number | string | null)[];
 }
@@ -58,6 +58,11 @@ function u32(buf: Buffer, at: number): number {
   return (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16)) + buf[at + 3]! * 0x1000000;
 }
 
+/** The same four bytes as a signed number: for comparing and keying, a small integer, never a heap number. */
+function i32(buf: Buffer, at: number): number {
+  return buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16) | (buf[at + 3]! << 24);
+}
+
 /**
  * Address texts of one decode. A host binds a handful of addresses under thousands of sockets, so
  * each is formatted once: IPv4 keyed by its 32 bits, IPv6 found among the few seen so far by its
@@ -65,10 +70,10 @@ function u32(buf: Buffer, at: number): number {
  */
 class AddressTexts {
   private readonly v4 = new Map<number, string>();
-  private readonly v6: { w: [number, number, number, number]; text: string }[] = [];
+  private readonly v6: { w0: number; w1: number; w2: number; w3: number; text: string }[] = [];
 
   ipv4(buf: Buffer, a: number): string {
-    const key = u32(buf, a);
+    const key = i32(buf, a);
     let text = this.v4.get(key);
     if (text === undefined) {
       text = `${buf[a]}.${buf[a + 1]}.${buf[a + 2]}.${buf[a + 3]}`;
@@ -78,16 +83,18 @@ class AddressTexts {
   }
 
   ipv6(buf: Buffer, a: number): string {
-    const w0 = u32(buf, a);
-    const w1 = u32(buf, a + 4);
-    const w2 = u32(buf, a + 8);
-    const w3 = u32(buf, a + 12);
-    for (const seen of this.v6) {
-      if (seen.w[0] === w0 && seen.w[1] === w1 && seen.w[2] === w2 && seen.w[3] === w3) return seen.text;
+    const w0 = i32(buf, a);
+    const w1 = i32(buf, a + 4);
+    const w2 = i32(buf, a + 8);
+    const w3 = i32(buf, a + 12);
+    const seen = this.v6;
+    for (let i = 0; i < seen.length; i++) {
+      const s = seen[i]!;
+      if (s.w0 === w0 && s.w1 === w1 && s.w2 === w2 && s.w3 === w3) return s.text;
     }
     const text = formatIpv6Bytes(buf.subarray(a, a + 16));
     // Bounded: a host with thousands of IPv6 addresses just formats the rest each time.
-    if (this.v6.length < 32) this.v6.push({ w: [w0, w1, w2, w3], text });
+    if (seen.length < 32) seen.push({ w0, w1, w2, w3, text });
     return text;
   }
 }
