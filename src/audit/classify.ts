@@ -6,6 +6,7 @@ import { type BindScope, bindScope } from "../net/address.js";
 import { fixSteps } from "./fix.js";
 import type { Gate } from "./gates.js";
 import { inspectorFor } from "./inspectors/index.js";
+import type { Inspector } from "./inspectors/types.js";
 import { reachability } from "./reachability.js";
 import { intentReason, riskReason, scopeReason, unknownServiceReason } from "./reasons.js";
 import { judgeSeverity } from "./severity.js";
@@ -51,18 +52,24 @@ const serviceRefs = new WeakMap<Service, { id: string; name: string }>();
 const processRefs = new WeakMap<ProcessInfo, { name: string; pid: number; unit: string | null }>();
 const NO_RISKS: FindingRisk[] = [];
 
-function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: () => V): V {
+/** `make` is a module-level function of the key, so that a hit allocates nothing (no closure per call). */
+function memo<K extends object, V>(cache: WeakMap<K, V>, key: K, make: (key: K) => V): V {
   let value = cache.get(key);
   if (value === undefined) {
-    value = make();
+    value = make(key);
     cache.set(key, value);
   }
   return value;
 }
 
+const emptyRisks = (): { tcp?: FindingRisk[]; udp?: FindingRisk[] } => ({});
+const makeServiceRef = (service: Service) => ({ id: service.id, name: service.name });
+const makeProcessRef = (owner: ProcessInfo) => ({ name: owner.name, pid: owner.pid, unit: owner.unit });
+const riskTextsOf = (risks: FindingRisk[]) => risks.map(riskReason);
+
 function risksFor(service: Service | undefined, socket: Socket): FindingRisk[] {
   if (!service) return NO_RISKS;
-  const byProtocol = memo(risksCache, service, (): { tcp?: FindingRisk[]; udp?: FindingRisk[] } => ({}));
+  const byProtocol = memo(risksCache, service, emptyRisks);
   const cached = byProtocol[socket.protocol];
   if (cached !== undefined) return cached;
   const risks = service.risks
@@ -76,11 +83,9 @@ function risksFor(service: Service | undefined, socket: Socket): FindingRisk[] {
   return risks;
 }
 
-const serviceRef = (service: Service) =>
-  memo(serviceRefs, service, () => ({ id: service.id, name: service.name }));
+const serviceRef = (service: Service) => memo(serviceRefs, service, makeServiceRef);
 
-const processRef = (owner: ProcessInfo) =>
-  memo(processRefs, owner, () => ({ name: owner.name, pid: owner.pid, unit: owner.unit }));
+const processRef = (owner: ProcessInfo) => memo(processRefs, owner, makeProcessRef);
 
 interface Judged {
   socket: Socket;
@@ -91,6 +96,7 @@ interface Judged {
   owner: ProcessInfo | null;
   /** What the gates in front said (reachability.ts); null when none were consulted. */
   gated: string[] | null;
+  inspector: Inspector | undefined;
 }
 
 const riskTexts = new WeakMap<FindingRisk[], string[]>();
@@ -162,15 +168,14 @@ class SharedText {
   }
 }
 
-/** Where it listens, whom it is meant for, what it risks; a service's inspector speaks for it when it has one. */
+/**
+ * Where it listens, whom it is meant for, what it risks; a service's inspector speaks for it when it
+ * has one. (A socket only this host reaches, with nothing more to say, takes judge's shortcut.)
+ */
 function explain(
-  { socket, scope, exposed, service, risks, owner, gated }: Judged,
+  { socket, scope, exposed, service, risks, owner, gated, inspector }: Judged,
   shared: SharedText,
 ): string[] {
-  const inspector = service ? inspectorFor(service.id) : undefined;
-  if (!inspector && !exposed && gated === null && !socket.ownerUnknown) {
-    return shared.localReasons(socket, scope); // the common case, worded the same as below
-  }
   const intent = service ? intentReason(service, exposed) : null;
   let reasons: string[];
   if (inspector) {
@@ -185,7 +190,7 @@ function explain(
   } else {
     reasons = [shared.scopeReason(socket, scope)];
     if (exposed) {
-      if (service) reasons.push(...memo(riskTexts, risks, () => risks.map(riskReason)));
+      if (service) reasons.push(...memo(riskTexts, risks, riskTextsOf));
       else reasons.push(unknownServiceReason(socket));
     }
   }
@@ -206,8 +211,14 @@ function judge(socket: Socket, catalog: Catalog, shared: SharedText, gates: read
   const exposure: Exposure = gated?.exposure ?? (isExposedScope(scope) ? "exposed" : "local");
   const exposed = exposure === "exposed" || exposure === "restricted";
   const risks = risksFor(service, socket);
-  const judged = { socket, scope, exposed, service, risks, owner, gated: gated?.reasons ?? null };
-  const reasons = explain(judged, shared);
+  const inspector = service ? inspectorFor(service.id) : undefined;
+  const reasons =
+    !inspector && !exposed && gated === null && !socket.ownerUnknown
+      ? shared.localReasons(socket, scope) // the common case: one shared array per address
+      : explain(
+          { socket, scope, exposed, service, risks, owner, gated: gated?.reasons ?? null, inspector },
+          shared,
+        );
   const severity = judgeSeverity(exposure, scope, service, risks);
   return {
     protocol: socket.protocol,
