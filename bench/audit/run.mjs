@@ -3,7 +3,10 @@
  * holding 10,000 listening sockets owned by 200 processes. Both map sockets to processes through
  * /proc/<pid>/fd, so they do the same work; the outputs are checked to agree before any timing.
  *
- *   node bench/audit/run.mjs [--runs 7] [--procs 200] [--per-proc 50] [--no-build]
+ *   node bench/audit/run.mjs [--runs 7] [--procs 200] [--per-proc 50] [--no-build] [--compare MAIN_JS]
+ *
+ * --compare times another build's CLI (its dist/cli/main.js) in the same interleaved runs, so a
+ * change can be judged against the build before it in the same minute, whatever the load.
  *
  * Needs root (network namespaces). Not part of `npm test`.
  */
@@ -24,7 +27,7 @@ const CLI = join(ROOT, "dist/cli/main.js");
 const TIME = "/usr/bin/time";
 
 function parseArgs(argv) {
-  const opts = { runs: 7, procs: 200, perProc: 50, build: true, hold: false };
+  const opts = { runs: 7, procs: 200, perProc: 50, build: true, hold: false, compare: undefined };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const next = () => {
@@ -37,7 +40,11 @@ function parseArgs(argv) {
     else if (arg === "--per-proc") opts.perProc = next();
     else if (arg === "--no-build") opts.build = false;
     else if (arg === "--hold") opts.hold = true;
-    else throw new Error(`unknown option ${arg} (--runs N, --procs N, --per-proc N, --no-build, --hold)`);
+    else if (arg === "--compare" && argv[i + 1] !== undefined) opts.compare = argv[++i];
+    else
+      throw new Error(
+        `unknown option ${arg} (--runs N, --procs N, --per-proc N, --no-build, --hold, --compare MAIN_JS)`,
+      );
   }
   if (opts.runs < 5) throw new Error("--runs: at least 5, or the median means little");
   return opts;
@@ -127,10 +134,18 @@ function printTable(rows, ratio, expected, opts) {
   console.log(widths.map((w) => "-".repeat(w)).join("  "));
   for (const b of body) console.log(line(b));
   console.log(`ratio moat/ss (medians, same work: --no-firewall): ${ratio.toFixed(2)}x`);
-  if (rows[3] !== undefined) {
-    const kept = stats(rows[3].ms).median / stats(rows[1].ms).median;
+  const median = (key) => stats(rows.find((r) => r.key === key).ms).median;
+  if (rows.some((r) => r.key === "certs")) {
+    const kept = median("certs") / median("ss");
     console.log(
       `ratio with NODE_EXTRA_CA_CERTS=${CERTS} kept (node parses it at start-up): ${kept.toFixed(2)}x`,
+    );
+  }
+  if (rows.some((r) => r.key === "compare")) {
+    const compared = median("compare") / median("ss");
+    const change = median("moat") / median("compare");
+    console.log(
+      `ratio of ${opts.compare} to ss: ${compared.toFixed(2)}x; this build takes ${change.toFixed(2)} of its time`,
     );
   }
 }
@@ -188,19 +203,18 @@ async function main() {
       );
     }
 
+    const row = (key, name, argv, env) => ({ key, name, argv, env, ms: [], maxRssKiB: 0 });
     const rows = [
-      { name: "moat audit --netns NS --json --no-firewall", argv: moatArgv, ms: [], maxRssKiB: 0 },
-      { name: "ip netns exec NS ss -tulpn", argv: ssArgv, ms: [], maxRssKiB: 0 },
-      { name: "moat audit --netns NS --json (+ firewall)", argv: moatFirewallArgv, ms: [], maxRssKiB: 0 },
+      row("moat", "moat audit --netns NS --json --no-firewall", moatArgv),
+      row("ss", "ip netns exec NS ss -tulpn", ssArgv),
+      row("firewall", "moat audit --netns NS --json (+ firewall)", moatFirewallArgv),
     ];
     if (CERTS !== undefined) {
-      rows.push({
-        name: "moat ... --no-firewall, NODE_EXTRA_CA_CERTS set",
-        argv: moatArgv,
-        env: process.env,
-        ms: [],
-        maxRssKiB: 0,
-      });
+      rows.push(row("certs", "moat ... --no-firewall, NODE_EXTRA_CA_CERTS set", moatArgv, process.env));
+    }
+    if (opts.compare !== undefined) {
+      const argv = [process.execPath, opts.compare, ...moatArgv.slice(2)];
+      rows.push(row("compare", "--compare build ... --no-firewall", argv));
     }
     for (let run = 0; run < opts.runs; run++) {
       // Alternate who goes first so neither always runs on a warmer page cache.
