@@ -224,9 +224,22 @@ function panelSpec(series: PortSeries, range: Range, width: number, panel: numbe
   // An alert is a jump above the buckets before it, so the space left of its point is usually empty:
   // labels go there, except near the left edge where they would be cut off.
   const onRight = (row: AlertRow) => span === 0 || (row.time / 1000 - range.first) / span < 0.2;
+  // One label per alerted bucket: sources and packets often alert together, and two labels at one
+  // point would print over each other ("40x sources, 40x packets" instead).
+  const labelled = new Map<number, AlertRow>();
+  for (const a of alerts) {
+    const have = labelled.get(a.time);
+    labelled.set(
+      a.time,
+      have === undefined
+        ? a
+        : { ...have, value: Math.max(have.value, a.value), label: `${have.label}, ${a.label}` },
+    );
+  }
+  const labelRows = [...labelled.values()];
   const labelSides = [
-    ["left", alerts.filter((a) => !onRight(a)), "right", -9],
-    ["right", alerts.filter(onRight), "left", 9],
+    ["left", labelRows.filter((a) => !onRight(a)), "right", -9],
+    ["right", labelRows.filter(onRight), "left", 9],
   ] as const;
   const labelMark = {
     type: "text" as const,
