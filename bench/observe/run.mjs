@@ -180,12 +180,14 @@ async function main() {
       fmt((tcpdumpFull.rssKiB ?? 0) / 1024, 1),
     ]);
     rows.push([
-      `tcpdump -nr -c ${fmt(firstMillion)} (first packets only)`,
+      `tcpdump -nr -c ${fmt(firstMillion)} (first packets only)${tcpdumpPart.timedOut ? ` (stopped at ${opts.tcpdumpCap} s)` : ""}`,
       1,
-      fmt(tcpdumpPart.ms),
+      tcpdumpPart.timedOut ? `> ${fmt(tcpdumpPart.ms)}` : fmt(tcpdumpPart.ms),
       "",
       "",
-      fmt(firstMillion / (tcpdumpPart.ms / 1000)),
+      tcpdumpPart.timedOut
+        ? `< ${fmt(firstMillion / (tcpdumpPart.ms / 1000))}`
+        : fmt(firstMillion / (tcpdumpPart.ms / 1000)),
       fmt((tcpdumpPart.rssKiB ?? 0) / 1024, 1),
     ]);
     console.log(
