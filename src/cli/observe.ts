@@ -133,7 +133,8 @@ async function runIngest(files: string[], flags: IngestFlags): Promise<void> {
         force: flags.force,
         batchRows,
         onBatch: (c) => {
-          if (trace) process.stderr.write(`batch committed: ${file}: ${c.packets} packets read${memoryNote()}\n`);
+          if (trace)
+            process.stderr.write(`batch committed: ${file}: ${c.packets} packets read${memoryNote()}\n`);
           else if (tty) {
             const rate = Math.round(c.packets / Math.max((Date.now() - started) / 1000, 0.001));
             process.stderr.write(
