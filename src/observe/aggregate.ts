@@ -125,6 +125,35 @@ function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
 }
 
+/** What a bucket and a port within it both count. */
+interface Counts {
+  packets: number;
+  bytes: number;
+  firstSeen: number;
+  lastSeen: number;
+  sources: Distinct;
+  destinations: Distinct;
+}
+
+function countPacket(into: Counts, p: DecodedPacket): void {
+  const t = p.timeMicros;
+  into.packets++;
+  into.bytes += p.wireLength;
+  if (t < into.firstSeen) into.firstSeen = t;
+  if (t > into.lastSeen) into.lastSeen = t;
+  into.sources.add(p.source);
+  into.destinations.add(p.destination);
+}
+
+function foldCounts(into: Counts, from: Counts): void {
+  into.packets += from.packets;
+  into.bytes += from.bytes;
+  if (from.firstSeen < into.firstSeen) into.firstSeen = from.firstSeen;
+  if (from.lastSeen > into.lastSeen) into.lastSeen = from.lastSeen;
+  into.sources.merge(from.sources);
+  into.destinations.merge(from.destinations);
+}
+
 function kindCounts(byIndex: readonly number[]): Partial<Record<PacketKind, number>> {
   const kinds: Partial<Record<PacketKind, number>> = {};
   for (const [i, n] of byIndex.entries()) if (n > 0) kinds[PACKET_KINDS[i]!] = n;
@@ -169,12 +198,7 @@ export class Aggregator {
     const bucket = this.bucketOf(t);
     const b = this.last !== null && this.last.bucket === bucket ? this.last : this.bucketState(bucket, t);
     this.last = b;
-    b.packets++;
-    b.bytes += p.wireLength;
-    if (t < b.firstSeen) b.firstSeen = t;
-    if (t > b.lastSeen) b.lastSeen = t;
-    b.sources.add(p.source);
-    b.destinations.add(p.destination);
+    countPacket(b, p);
     b.topSources.add(p.source);
     if (c.kind === "backscatter") {
       // The reply's source is the host that was flooded.
@@ -185,12 +209,7 @@ export class Aggregator {
 
     const port = PORTLESS.has(p.protocol) ? null : p.destinationPort;
     const s = this.portState(b, p.protocol, port, t);
-    s.packets++;
-    s.bytes += p.wireLength;
-    if (t < s.firstSeen) s.firstSeen = t;
-    if (t > s.lastSeen) s.lastSeen = t;
-    s.sources.add(p.source);
-    s.destinations.add(p.destination);
+    countPacket(s, p);
     s.kinds[c.kindIndex]!++;
     if (c.probe !== null) bump(s.probes, c.probe);
     for (const tag of c.tags) bump(s.tags, tag);
@@ -203,24 +222,14 @@ export class Aggregator {
    */
   fold(finer: BucketState): void {
     const b = this.bucketState(this.bucketOf(finer.bucket * 1_000_000), finer.firstSeen);
-    b.packets += finer.packets;
-    b.bytes += finer.bytes;
-    if (finer.firstSeen < b.firstSeen) b.firstSeen = finer.firstSeen;
-    if (finer.lastSeen > b.lastSeen) b.lastSeen = finer.lastSeen;
-    b.sources.merge(finer.sources);
-    b.destinations.merge(finer.destinations);
+    foldCounts(b, finer);
     b.topSources.merge(finer.topSources);
     b.backscatterPackets += finer.backscatterPackets;
     b.victims.merge(finer.victims);
     b.topVictims.merge(finer.topVictims);
     for (const f of finer.ports.values()) {
       const s = this.portState(b, f.protocol, f.port, f.firstSeen);
-      s.packets += f.packets;
-      s.bytes += f.bytes;
-      if (f.firstSeen < s.firstSeen) s.firstSeen = f.firstSeen;
-      if (f.lastSeen > s.lastSeen) s.lastSeen = f.lastSeen;
-      s.sources.merge(f.sources);
-      s.destinations.merge(f.destinations);
+      foldCounts(s, f);
       for (let i = 0; i < s.kinds.length; i++) s.kinds[i]! += f.kinds[i]!;
       for (const [probe, n] of Object.entries(f.probes)) s.probes[probe] = (s.probes[probe] ?? 0) + n;
       for (const [tag, n] of Object.entries(f.tags)) s.tags[tag] = (s.tags[tag] ?? 0) + n;
