@@ -150,46 +150,35 @@ async function main() {
     const t = stats(results.tshark.map((r) => r.ms));
     const peak = (list) => Math.max(...list.map((r) => r.rssKiB ?? 0)) / 1024;
     const rows = [["command", "runs", "median ms", "min ms", "max ms", "packets/s", "peak RSS MiB"]];
-    rows.push([
-      "moat observe ingest (1m, 1h, 1d buckets)",
-      opts.runs,
-      fmt(m.median),
-      fmt(m.min),
-      fmt(m.max),
-      fmt(opts.packets / (m.median / 1000)),
-      fmt(peak(results.moat), 1),
-    ]);
-    rows.push([
-      "tshark -q -z io,stat,3600",
-      opts.runs,
-      fmt(t.median),
-      fmt(t.min),
-      fmt(t.max),
-      fmt(opts.packets / (t.median / 1000)),
-      fmt(peak(results.tshark), 1),
-    ]);
-    rows.push([
-      `tcpdump -nr > /dev/null${tcpdumpFull.timedOut ? ` (stopped at ${opts.tcpdumpCap} s)` : ""}`,
-      1,
-      tcpdumpFull.timedOut ? `> ${fmt(tcpdumpFull.ms)}` : fmt(tcpdumpFull.ms),
-      "",
-      "",
-      tcpdumpFull.timedOut
-        ? `< ${fmt(opts.packets / (tcpdumpFull.ms / 1000))}`
-        : fmt(opts.packets / (tcpdumpFull.ms / 1000)),
-      fmt((tcpdumpFull.rssKiB ?? 0) / 1024, 1),
-    ]);
-    rows.push([
-      `tcpdump -nr -c ${fmt(firstMillion)} (first packets only)${tcpdumpPart.timedOut ? ` (stopped at ${opts.tcpdumpCap} s)` : ""}`,
-      1,
-      tcpdumpPart.timedOut ? `> ${fmt(tcpdumpPart.ms)}` : fmt(tcpdumpPart.ms),
-      "",
-      "",
-      tcpdumpPart.timedOut
-        ? `< ${fmt(firstMillion / (tcpdumpPart.ms / 1000))}`
-        : fmt(firstMillion / (tcpdumpPart.ms / 1000)),
-      fmt((tcpdumpPart.rssKiB ?? 0) / 1024, 1),
-    ]);
+    const repeated = (label, name) => {
+      const st = stats(results[name].map((r) => r.ms));
+      return [
+        label,
+        opts.runs,
+        fmt(st.median),
+        fmt(st.min),
+        fmt(st.max),
+        fmt(opts.packets / (st.median / 1000)),
+        fmt(peak(results[name]), 1),
+      ];
+    };
+    // A single run, perhaps stopped at the cap: its time and rate are then bounds.
+    const once = (label, r, packets) => {
+      const bound = (sign, text) => (r.timedOut ? `${sign} ${text}` : text);
+      return [
+        `${label}${r.timedOut ? ` (stopped at ${opts.tcpdumpCap} s)` : ""}`,
+        1,
+        bound(">", fmt(r.ms)),
+        "",
+        "",
+        bound("<", fmt(packets / (r.ms / 1000))),
+        fmt((r.rssKiB ?? 0) / 1024, 1),
+      ];
+    };
+    rows.push(repeated("moat observe ingest (1m, 1h, 1d buckets)", "moat"));
+    rows.push(repeated("tshark -q -z io,stat,3600", "tshark"));
+    rows.push(once("tcpdump -nr > /dev/null", tcpdumpFull, opts.packets));
+    rows.push(once(`tcpdump -nr -c ${fmt(firstMillion)} (first packets only)`, tcpdumpPart, firstMillion));
     console.log(
       `\n${fmt(opts.packets)} packets from ${fmt(opts.sources)} sources, ${fmt(size / 2 ** 20, 0)} MiB pcap, 48 hours, surge on 11211/udp at hour 36`,
     );
