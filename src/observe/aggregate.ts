@@ -87,15 +87,19 @@ export interface BucketRow {
   topVictimsState?: HeavyState;
 }
 
-interface PortState {
-  protocol: TransportProtocol;
-  port: number | null;
+/** What a bucket and a port within it both count. */
+interface Counts {
   packets: number;
   bytes: number;
-  sources: Distinct;
-  destinations: Distinct;
   firstSeen: number;
   lastSeen: number;
+  sources: Distinct;
+  destinations: Distinct;
+}
+
+interface PortState extends Counts {
+  protocol: TransportProtocol;
+  port: number | null;
   /** Packets per kind, by PACKET_KINDS index. */
   kinds: number[];
   probes: Record<string, number>;
@@ -103,14 +107,8 @@ interface PortState {
 }
 
 /** An open bucket: what `add` and `fold` accumulate, `row` turns into a BucketRow. */
-export interface BucketState {
+export interface BucketState extends Counts {
   bucket: number;
-  packets: number;
-  bytes: number;
-  firstSeen: number;
-  lastSeen: number;
-  sources: Distinct;
-  destinations: Distinct;
   topSources: HeavyHitters;
   backscatterPackets: number;
   victims: Distinct;
@@ -123,16 +121,6 @@ const PROTOCOL_INDEX: Record<TransportProtocol, number> = { tcp: 0, udp: 1, icmp
 
 function bump(counts: Record<string, number>, key: string): void {
   counts[key] = (counts[key] ?? 0) + 1;
-}
-
-/** What a bucket and a port within it both count. */
-interface Counts {
-  packets: number;
-  bytes: number;
-  firstSeen: number;
-  lastSeen: number;
-  sources: Distinct;
-  destinations: Distinct;
 }
 
 function countPacket(into: Counts, p: DecodedPacket): void {
