@@ -1,7 +1,7 @@
 /**
  * MariaDB on listen:3306 from a throwaway datadir that mariadb-install-db creates in the lab's temp
  * dir just before the server starts (`--no-defaults`: nothing of /etc/mysql is read). Socket, pid
- * and temp files stay in that dir too. `grantTables: false` (default) runs it with
+ * and temp files (the install's included) stay in that dir too. `grantTables: false` (default) runs it with
  * --skip-grant-tables, so any client gets the handshake; with the grant tables a client from another
  * host matches no account (only root@localhost exists) and gets ERR 1130 before any handshake.
  */
@@ -30,7 +30,15 @@ export function mariadbPlan(spec: MariadbSpec, dir: string): DaemonPlan {
   const listen = oneLine(spec.listen, spec.name);
   const port = spec.port ?? 3306;
   const datadir = join(dir, "data");
-  const install = ["mariadb-install-db", "--no-defaults", `--datadir=${datadir}`, "--user=root"];
+  // Its own temp dir for the install too: the bootstrap server's temp tables went to /tmp, where a
+  // run in CI once lost one ("Could not remove temporary table", install aborted).
+  const install = [
+    "mariadb-install-db",
+    "--no-defaults",
+    `--datadir=${datadir}`,
+    `--tmpdir=${dir}`,
+    "--user=root",
+  ];
   install.push("--skip-test-db", "--auth-root-authentication-method=normal", ...SMALL);
   const server = ["mariadbd", "--no-defaults", "--user=root", `--datadir=${datadir}`, `--tmpdir=${dir}`];
   server.push(`--socket=${join(dir, "mysqld.sock")}`, `--pid-file=${join(dir, "mysqld.pid")}`);
