@@ -9,6 +9,37 @@ export function stats(values) {
   return { median, min: sorted[0], max: sorted[sorted.length - 1] };
 }
 
+/**
+ * A benchmark's command line. `flags` maps each flag to [option, kind]: "int" takes a positive
+ * integer, "string" any value, anything else is the value a flag without argument sets. Unknown
+ * flags and bad values throw, naming every flag there is.
+ */
+export function parseBenchArgs(argv, defaults, flags) {
+  const opts = { ...defaults };
+  const usage = Object.entries(flags)
+    .map(([flag, [, kind]]) => (kind === "int" ? `${flag} N` : kind === "string" ? `${flag} VALUE` : flag))
+    .join(", ");
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const known = flags[arg];
+    if (known === undefined) throw new Error(`unknown option ${arg} (${usage})`);
+    const [key, kind] = known;
+    if (kind !== "int" && kind !== "string") {
+      opts[key] = kind;
+      continue;
+    }
+    const value = argv[++i];
+    if (value === undefined) throw new Error(`${arg} needs a value`);
+    if (kind === "string") opts[key] = value;
+    else {
+      const n = Number(value);
+      if (!Number.isInteger(n) || n < 1) throw new Error(`${arg} needs a positive integer`);
+      opts[key] = n;
+    }
+  }
+  return opts;
+}
+
 /** mulberry32: a small seeded PRNG, floats in [0, 1). */
 export function prng(seed) {
   let a = seed >>> 0;
@@ -21,11 +52,6 @@ export function prng(seed) {
   };
 }
 
-/**
- * Run a command to completion and time it from outside (start-up included); peak RSS from
- * /usr/bin/time when present. stdout goes to /dev/null unless `keepStdout`. `timeoutMs` kills it and
- * reports `timedOut` instead of failing: a peer tool too slow to finish is itself a result.
- */
 /** Process groups of timedRun children still running: killed if the benchmark itself exits. */
 const running = new Set();
 process.on("exit", () => {
@@ -36,6 +62,11 @@ process.on("exit", () => {
   }
 });
 
+/**
+ * Run a command to completion and time it from outside (start-up included); peak RSS from
+ * /usr/bin/time when present. stdout goes to /dev/null unless `keepStdout`. `timeoutMs` kills it and
+ * reports `timedOut` instead of failing: a peer tool too slow to finish is itself a result.
+ */
 export async function timedRun(argv, { keepStdout = false, timeoutMs = 0, rssFile } = {}) {
   const { spawn } = await import("node:child_process");
   const { existsSync, readFileSync, rmSync } = await import("node:fs");

@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { register } from "tsx/esm/api";
-import { stats } from "../lib.mjs";
+import { parseBenchArgs, stats } from "../lib.mjs";
 
 // The lab helper is TypeScript; tsx lets this plain-node script reuse it instead of a second copy.
 register();
@@ -27,25 +27,18 @@ const CLI = join(ROOT, "dist/cli/main.js");
 const TIME = "/usr/bin/time";
 
 function parseArgs(argv) {
-  const opts = { runs: 7, procs: 200, perProc: 50, build: true, hold: false, compare: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const next = () => {
-      const value = Number(argv[++i]);
-      if (!Number.isInteger(value) || value < 1) throw new Error(`${arg} needs a positive integer`);
-      return value;
-    };
-    if (arg === "--runs") opts.runs = next();
-    else if (arg === "--procs") opts.procs = next();
-    else if (arg === "--per-proc") opts.perProc = next();
-    else if (arg === "--no-build") opts.build = false;
-    else if (arg === "--hold") opts.hold = true;
-    else if (arg === "--compare" && argv[i + 1] !== undefined) opts.compare = argv[++i];
-    else
-      throw new Error(
-        `unknown option ${arg} (--runs N, --procs N, --per-proc N, --no-build, --hold, --compare MAIN_JS)`,
-      );
-  }
+  const opts = parseBenchArgs(
+    argv,
+    { runs: 7, procs: 200, perProc: 50, build: true, hold: false, compare: undefined },
+    {
+      "--runs": ["runs", "int"],
+      "--procs": ["procs", "int"],
+      "--per-proc": ["perProc", "int"],
+      "--no-build": ["build", false],
+      "--hold": ["hold", true],
+      "--compare": ["compare", "string"],
+    },
+  );
   if (opts.runs < 5) throw new Error("--runs: at least 5, or the median means little");
   return opts;
 }

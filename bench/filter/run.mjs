@@ -20,7 +20,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { register } from "tsx/esm/api";
 import { Document, isMap, isSeq, visit } from "yaml";
-import { prng, stats } from "../lib.mjs";
+import { parseBenchArgs, prng, stats } from "../lib.mjs";
 
 // The evaluator, loader and compiler are TypeScript; tsx lets this plain-node script import them.
 register();
@@ -38,22 +38,17 @@ const NS_PREFIX = "moat-benchf-";
 const PHASES = ["load", "read", "parse", "evaluate", "render"];
 
 function parseArgs(argv) {
-  const opts = { runs: 5, packets: 1_000_000, seed: 1, build: true, generate: null };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const next = () => {
-      const value = Number(argv[++i]);
-      if (!Number.isInteger(value) || value < 1) throw new Error(`${arg} needs a positive integer`);
-      return value;
-    };
-    if (arg === "--runs") opts.runs = next();
-    else if (arg === "--packets") opts.packets = next();
-    else if (arg === "--seed") opts.seed = next();
-    else if (arg === "--no-build") opts.build = false;
-    else if (arg === "--generate" && i + 1 < argv.length) opts.generate = argv[++i];
-    else
-      throw new Error(`unknown option ${arg} (--runs N, --packets N, --seed N, --no-build, --generate DIR)`);
-  }
+  const opts = parseBenchArgs(
+    argv,
+    { runs: 5, packets: 1_000_000, seed: 1, build: true, generate: null },
+    {
+      "--runs": ["runs", "int"],
+      "--packets": ["packets", "int"],
+      "--seed": ["seed", "int"],
+      "--no-build": ["build", false],
+      "--generate": ["generate", "string"],
+    },
+  );
   if (opts.runs < 5) throw new Error("--runs: at least 5, or the median means little");
   return opts;
 }

@@ -7,28 +7,23 @@ import { execFileSync } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { stats, timedRun } from "../lib.mjs";
+import { parseBenchArgs, stats, timedRun } from "../lib.mjs";
 
 const root = new URL("../../", import.meta.url).pathname;
 
 function parseArgs(argv) {
-  const opts = { packets: 10_000_000, sources: 1_000_000, runs: 3, tcpdumpCap: 300, build: true, keep: null };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const next = () => {
-      const value = Number(argv[++i]);
-      if (!Number.isInteger(value) || value < 1) throw new Error(`${arg} needs a positive integer`);
-      return value;
-    };
-    if (arg === "--packets") opts.packets = next();
-    else if (arg === "--sources") opts.sources = next();
-    else if (arg === "--runs") opts.runs = next();
-    else if (arg === "--tcpdump-cap") opts.tcpdumpCap = next();
-    else if (arg === "--no-build") opts.build = false;
-    else if (arg === "--keep") opts.keep = argv[++i];
-    else throw new Error(`unknown argument ${arg}`);
-  }
-  return opts;
+  return parseBenchArgs(
+    argv,
+    { packets: 10_000_000, sources: 1_000_000, runs: 3, tcpdumpCap: 300, build: true, keep: null },
+    {
+      "--packets": ["packets", "int"],
+      "--sources": ["sources", "int"],
+      "--runs": ["runs", "int"],
+      "--tcpdump-cap": ["tcpdumpCap", "int"],
+      "--no-build": ["build", false],
+      "--keep": ["keep", "string"],
+    },
+  );
 }
 
 const fmt = (v, digits = 0) =>

@@ -17,7 +17,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "no
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { prng, stats } from "../lib.mjs";
+import { parseBenchArgs, prng, stats } from "../lib.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const DEFAULT_CLI = join(ROOT, "dist/cli/main.js");
@@ -35,40 +35,31 @@ const BIG_PORT_BASE = 20000;
 const ROLES = { open: 320, closed: 128, silent: 64 };
 
 function parseArgs(argv) {
-  const opts = {
-    runs: 3,
-    bigPorts: 512,
-    build: true,
-    masscan: true,
-    icmpRatelimit: false,
-    nmapMinRate: 10000,
-    masscanRate: 100000,
-    cli: DEFAULT_CLI,
-  };
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i];
-    const next = () => {
-      const value = Number(argv[++i]);
-      if (!Number.isInteger(value) || value < 1) throw new Error(`${arg} needs a positive integer`);
-      return value;
-    };
-    if (arg === "--runs") opts.runs = next();
-    else if (arg === "--big-ports") opts.bigPorts = next();
-    else if (arg === "--nmap-min-rate") opts.nmapMinRate = next();
-    else if (arg === "--masscan-rate") opts.masscanRate = next();
-    else if (arg === "--no-build") opts.build = false;
-    else if (arg === "--cli") {
-      // A CLI built elsewhere (same sources): dist/ stays untouched for others using it meanwhile.
-      opts.cli = argv[++i];
-      opts.build = false;
-    } else if (arg === "--no-masscan") opts.masscan = false;
-    else if (arg === "--icmp-ratelimit") opts.icmpRatelimit = true;
-    else
-      throw new Error(
-        `unknown option ${arg} (--runs N, --big-ports N, --nmap-min-rate N, --masscan-rate N, ` +
-          "--no-masscan, --icmp-ratelimit, --no-build, --cli FILE)",
-      );
-  }
+  const opts = parseBenchArgs(
+    argv,
+    {
+      runs: 3,
+      bigPorts: 512,
+      build: true,
+      masscan: true,
+      icmpRatelimit: false,
+      nmapMinRate: 10000,
+      masscanRate: 100000,
+      cli: DEFAULT_CLI,
+    },
+    {
+      "--runs": ["runs", "int"],
+      "--big-ports": ["bigPorts", "int"],
+      "--nmap-min-rate": ["nmapMinRate", "int"],
+      "--masscan-rate": ["masscanRate", "int"],
+      "--no-masscan": ["masscan", false],
+      "--icmp-ratelimit": ["icmpRatelimit", true],
+      "--no-build": ["build", false],
+      "--cli": ["cli", "string"],
+    },
+  );
+  // A CLI built elsewhere (same sources): dist/ stays untouched for others using it meanwhile.
+  if (opts.cli !== DEFAULT_CLI) opts.build = false;
   if (opts.runs < 3) throw new Error("--runs: at least 3, or the median means little");
   if (opts.bigPorts > 10000) throw new Error("--big-ports: at most 10000");
   return opts;
