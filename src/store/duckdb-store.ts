@@ -320,38 +320,32 @@ export class DuckDbStore implements ObserveStore {
         ports.appendVarchar(p.protocol);
         if (p.port === null) ports.appendNull();
         else ports.appendInteger(p.port);
-        ports.appendBigInt(BigInt(p.packets));
-        ports.appendBigInt(BigInt(p.bytes));
-        ports.appendBigInt(BigInt(p.sources));
-        ports.appendBigInt(BigInt(p.destinations));
-        ports.appendBigInt(BigInt(p.firstSeen));
-        ports.appendBigInt(BigInt(p.lastSeen));
-        ports.appendVarchar(JSON.stringify(p.kinds));
-        ports.appendVarchar(JSON.stringify(p.probes));
-        ports.appendVarchar(JSON.stringify(p.tags));
-        appendBlobOrNull(ports, blob(p.sourcesState));
-        appendBlobOrNull(ports, blob(p.destinationsState));
+        appendCounts(ports, [p.packets, p.bytes, p.sources, p.destinations, p.firstSeen, p.lastSeen]);
+        appendJson(ports, [p.kinds, p.probes, p.tags]);
+        appendBlobs(ports, [blob(p.sourcesState), blob(p.destinationsState)]);
         ports.endRow();
       }
       buckets.appendBigInt(id);
       buckets.appendVarchar(b.bucketSize);
       buckets.appendBigInt(BigInt(b.bucket));
-      buckets.appendBigInt(BigInt(b.packets));
-      buckets.appendBigInt(BigInt(b.bytes));
-      buckets.appendBigInt(BigInt(b.sources));
-      buckets.appendBigInt(BigInt(b.destinations));
-      buckets.appendBigInt(BigInt(b.firstSeen));
-      buckets.appendBigInt(BigInt(b.lastSeen));
-      buckets.appendBigInt(BigInt(b.backscatterPackets));
-      buckets.appendBigInt(BigInt(b.victims));
-      buckets.appendVarchar(JSON.stringify(b.topPorts));
-      buckets.appendVarchar(JSON.stringify(b.topSources));
-      buckets.appendVarchar(JSON.stringify(b.topVictims));
-      appendBlobOrNull(buckets, blob(b.sourcesState));
-      appendBlobOrNull(buckets, blob(b.destinationsState));
-      appendBlobOrNull(buckets, blob(b.victimsState));
-      appendBlobOrNull(buckets, b.topSourcesState === undefined ? null : encodeHeavy(b.topSourcesState));
-      appendBlobOrNull(buckets, b.topVictimsState === undefined ? null : encodeHeavy(b.topVictimsState));
+      appendCounts(buckets, [
+        b.packets,
+        b.bytes,
+        b.sources,
+        b.destinations,
+        b.firstSeen,
+        b.lastSeen,
+        b.backscatterPackets,
+        b.victims,
+      ]);
+      appendJson(buckets, [b.topPorts, b.topSources, b.topVictims]);
+      appendBlobs(buckets, [
+        blob(b.sourcesState),
+        blob(b.destinationsState),
+        blob(b.victimsState),
+        b.topSourcesState === undefined ? null : encodeHeavy(b.topSourcesState),
+        b.topVictimsState === undefined ? null : encodeHeavy(b.topVictimsState),
+      ]);
       buckets.endRow();
     }
     ports.closeSync();
@@ -405,10 +399,27 @@ export class DuckDbStore implements ObserveStore {
   }
 }
 
-function appendBlobOrNull(
-  appender: { appendBlob(v: Uint8Array): void; appendNull(): void },
-  v: Uint8Array | null,
-): void {
-  if (v === null) appender.appendNull();
-  else appender.appendBlob(v);
+type Appender = {
+  appendBigInt(v: bigint): void;
+  appendVarchar(v: string): void;
+  appendBlob(v: Uint8Array): void;
+  appendNull(): void;
+};
+
+/** Count columns in table order (BIGINT). */
+function appendCounts(appender: Appender, values: readonly number[]): void {
+  for (const v of values) appender.appendBigInt(BigInt(v));
+}
+
+/** JSON text columns in table order. */
+function appendJson(appender: Appender, values: readonly unknown[]): void {
+  for (const v of values) appender.appendVarchar(JSON.stringify(v));
+}
+
+/** BLOB columns in table order; null where a row has no state. */
+function appendBlobs(appender: Appender, values: readonly (Uint8Array | null)[]): void {
+  for (const v of values) {
+    if (v === null) appender.appendNull();
+    else appender.appendBlob(v);
+  }
 }
