@@ -17,6 +17,8 @@ export interface RunMoatOptions {
   /** Kills the CLI after this long; the result then has signal "SIGKILL". */
   timeoutMs?: number;
   built?: boolean;
+  /** Run inside this network namespace (`ip netns exec`, which execs in place: the pid is moat's). */
+  netns?: string;
 }
 
 export interface MoatResult {
@@ -26,6 +28,8 @@ export interface MoatResult {
   stderr: string;
   /** stdout parsed as JSON; throws with both streams in the message when it is not JSON. */
   json<T = unknown>(): T;
+  /** stdout parsed as JSON lines (`--json` of scan and alerts), the same way. */
+  jsonLines<T = unknown>(): T[];
 }
 
 export function moatArgv(args: string[], built = false): string[] {
@@ -34,7 +38,9 @@ export function moatArgv(args: string[], built = false): string[] {
 
 export function runMoat(args: string[], opts: RunMoatOptions = {}): Promise<MoatResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, moatArgv(args, opts.built), {
+    const node = [process.execPath, ...moatArgv(args, opts.built)];
+    const argv = opts.netns === undefined ? node : ["ip", "netns", "exec", opts.netns, ...node];
+    const child = spawn(argv[0]!, argv.slice(1), {
       cwd: opts.cwd ?? REPO_ROOT,
       // NO_COLOR: assertions read plain text, never escape codes.
       env: { ...process.env, NO_COLOR: "1", ...opts.env },
@@ -55,20 +61,31 @@ export function runMoat(args: string[], opts: RunMoatOptions = {}): Promise<Moat
     });
     child.on("close", (code, signal) => {
       clearTimeout(timer);
+      const parsed = <T>(parse: () => T): T => {
+        try {
+          return parse();
+        } catch (error) {
+          throw new Error(
+            `moat ${args.join(" ")}: stdout is not JSON (${String(error)}); exit ${code}\n` +
+              `--- stdout ---\n${stdout.slice(0, 2000)}\n--- stderr ---\n${stderr.slice(0, 2000)}`,
+          );
+        }
+      };
       resolve({
         code,
         signal,
         stdout,
         stderr,
         json<T>(): T {
-          try {
-            return JSON.parse(stdout) as T;
-          } catch (error) {
-            throw new Error(
-              `moat ${args.join(" ")}: stdout is not JSON (${String(error)}); exit ${code}\n` +
-                `--- stdout ---\n${stdout.slice(0, 2000)}\n--- stderr ---\n${stderr.slice(0, 2000)}`,
-            );
-          }
+          return parsed(() => JSON.parse(stdout) as T);
+        },
+        jsonLines<T>(): T[] {
+          return parsed(() =>
+            stdout
+              .split("\n")
+              .filter((line) => line.trim() !== "")
+              .map((line) => JSON.parse(line) as T),
+          );
         },
       });
     });

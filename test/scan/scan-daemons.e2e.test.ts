@@ -6,12 +6,11 @@
  * again once it is removed); forged replies with wrong cookies during a scan change nothing.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { release, tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { moatArgv, REPO_ROOT, runMoat } from "../helpers/moat.js";
+import { runMoat } from "../helpers/moat.js";
 import { QUOTE } from "../lab/daemons/xinetd.js";
 import { createLab, daemonSkipReason, type Lab, labSkipReason, type ScanDaemonKind } from "../lab/lab.js";
 import { FORGED_MARKERS, type ForgerStats, startForger } from "./helpers/forger.js";
@@ -80,36 +79,21 @@ interface Scan {
 const key = (r: Pick<Row, "ip" | "protocol" | "port">) => `${r.ip} ${r.protocol}/${r.port}`;
 
 /** `moat scan ... --json` inside `ns`, as a user there would run it. */
-function scanFrom(ns: string, target: string, ports: string): Promise<Scan> {
+async function scanFrom(ns: string, target: string, ports: string): Promise<Scan> {
   const args = ["scan", target, "--allow-special", "--ports", ports, "--json", "--timeout", "500"];
-  return new Promise((resolve, reject) => {
-    execFile(
-      "ip",
-      ["netns", "exec", ns, process.execPath, ...moatArgv(args)],
-      { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" }, timeout: 30_000 },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(new Error(`moat ${args.join(" ")} in ${ns}: ${String(error)}\n${stderr}`));
-          return;
-        }
-        const rows = stdout
-          .trim()
-          .split("\n")
-          .filter((line) => line !== "")
-          .map((line) => JSON.parse(line) as Row);
-        const byKey = new Map(rows.map((r) => [key(r), r]));
-        resolve({
-          rows,
-          stderr,
-          at(ip, spec) {
-            const row = byKey.get(`${ip} ${spec}`);
-            assert.ok(row, `no result for ${ip} ${spec} in ${stdout}`);
-            return row;
-          },
-        });
-      },
-    );
-  });
+  const result = await runMoat(args, { netns: ns, timeoutMs: 30_000 });
+  assert.equal(result.code, 0, `moat ${args.join(" ")} in ${ns}: exit ${result.code}\n${result.stderr}`);
+  const rows = result.jsonLines<Row>();
+  const byKey = new Map(rows.map((r) => [key(r), r]));
+  return {
+    rows,
+    stderr: result.stderr,
+    at(ip, spec) {
+      const row = byKey.get(`${ip} ${spec}`);
+      assert.ok(row, `no result for ${ip} ${spec} in ${result.stdout}`);
+      return row;
+    },
+  };
 }
 
 /** The three scans of the services, run at once (different sockets, different targets). */

@@ -4,9 +4,8 @@
  * ports stay closed, and the documentation range needs --allow-special.
  */
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { after, before, describe, it } from "node:test";
-import { moatArgv, REPO_ROOT } from "../helpers/moat.js";
+import { runMoat } from "../helpers/moat.js";
 import { createLab, type Lab, labSkipReason } from "../lab/lab.js";
 
 const skip = labSkipReason();
@@ -22,17 +21,6 @@ interface Row {
   responseBytes: number;
   amplification: number | null;
   fields: Record<string, unknown>;
-}
-
-function moatIn(ns: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      "ip",
-      ["netns", "exec", ns, process.execPath, ...moatArgv(args)],
-      { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
-      (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
 }
 
 describe("moat scan in the lab", { skip }, () => {
@@ -58,21 +46,12 @@ describe("moat scan in the lab", { skip }, () => {
 
   it("finds the open reflector, the safe memcached's UDP closed, and nothing else open", async () => {
     const ports = "11211/udp,11211/tcp,11311/udp,11311/tcp,11212/udp,11212/tcp";
-    const r = await moatIn(lab.ns("scanner"), [
-      "scan",
-      "192.0.2.2",
-      "--allow-special",
-      "--ports",
-      ports,
-      "--json",
-      "--timeout",
-      "500",
-    ]);
+    const r = await runMoat(
+      ["scan", "192.0.2.2", "--allow-special", "--ports", ports, "--json", "--timeout", "500"],
+      { netns: lab.ns("scanner") },
+    );
     assert.equal(r.code, 0, r.stderr);
-    const rows = r.stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as Row);
+    const rows = r.jsonLines<Row>();
     const at = (protocol: string, port: number) =>
       rows.find((x) => x.protocol === protocol && x.port === port)!;
     const reflector = at("udp", 11211);
@@ -95,7 +74,7 @@ describe("moat scan in the lab", { skip }, () => {
   });
 
   it("refuses the documentation range without --allow-special", async () => {
-    const r = await moatIn(lab.ns("scanner"), ["scan", "192.0.2.2", "--ports", "11211/udp"]);
+    const r = await runMoat(["scan", "192.0.2.2", "--ports", "11211/udp"], { netns: lab.ns("scanner") });
     assert.equal(r.code, 2);
     assert.match(r.stderr, /192\.0\.2\.0\/24.*--allow-special/);
   });

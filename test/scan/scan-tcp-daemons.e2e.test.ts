@@ -11,11 +11,11 @@
  * Here 27017/tcp is one of the closed ports.
  */
 import assert from "node:assert/strict";
-import { execFile, execFileSync, spawnSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { machine, release, type } from "node:os";
 import { after, before, describe, it } from "node:test";
-import { CLI_BUILT, moatArgv, REPO_ROOT } from "../helpers/moat.js";
+import { CLI_BUILT, runMoat } from "../helpers/moat.js";
 import { PYTHON } from "../lab/daemons/plan.js";
 import {
   createLab,
@@ -62,27 +62,11 @@ interface Row {
 }
 
 /** `moat scan ADDRESS --json` inside `ns`, with the built CLI; rows by "ip port". */
-function scanFrom(ns: string, target: string): Promise<Map<string, Row>> {
+async function scanFrom(ns: string, target: string): Promise<Map<string, Row>> {
   const args = ["scan", target, "--allow-special", "--ports", PORTS, "--json", "--timeout", "1000"];
-  return new Promise((resolve, reject) => {
-    execFile(
-      "ip",
-      ["netns", "exec", ns, process.execPath, ...moatArgv(args, true)],
-      { cwd: REPO_ROOT, env: { ...process.env, NO_COLOR: "1" }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        if (error) {
-          reject(new Error(`moat ${args.join(" ")} in ${ns}: ${String(error)}\n${stderr}`));
-          return;
-        }
-        const rows = stdout
-          .trim()
-          .split("\n")
-          .filter((line) => line !== "")
-          .map((line) => JSON.parse(line) as Row);
-        resolve(new Map(rows.map((r) => [`${r.ip} ${r.port}`, r])));
-      },
-    );
-  });
+  const result = await runMoat(args, { netns: ns, built: true });
+  assert.equal(result.code, 0, `moat ${args.join(" ")} in ${ns}: exit ${result.code}\n${result.stderr}`);
+  return new Map(result.jsonLines<Row>().map((r) => [`${r.ip} ${r.port}`, r]));
 }
 
 /** What a binary prints about itself, stdout and stderr together (sshd -V writes to stderr). */
