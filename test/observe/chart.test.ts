@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { prng } from "../../bench/lib.mjs";
 import {
   chartView,
   MAX_CHART_PORTS,
@@ -27,25 +28,13 @@ const START = Date.UTC(2018, 1, 20) / 1000; // 2018-02-20 00:00 UTC, a bucket st
 const BUCKETS = 48;
 const SURGE_AT = 36;
 
-/** Seeded uniform [0, 1) (mulberry32): the same fixture on every run. */
-function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * The canonical case: a quiet 11211/udp (0-3 sources an hour, buckets with nothing left out) that gets
  * about 40x its usual sources in one bucket, next to a steady 23/tcp. Alerts come from the real
  * surge detector, as in `moat observe report`.
  */
 function surgeSeries(): PortSeries[] {
-  const rand = uniform(20180221);
+  const rand = prng(20180221); // seeded: the same fixture on every run
   const rows: SeriesPoint[] = [];
   for (let i = 0; i < BUCKETS; i++) {
     const bucket = START + i * HOUR;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
+import { prng } from "../../bench/lib.mjs";
 import { Aggregator, BUCKET_SECONDS } from "../../src/observe/aggregate.js";
 import { classifyPacket } from "../../src/observe/classify.js";
 import {
@@ -16,16 +17,9 @@ import { packet, udp } from "./packets.js";
 const HOUR_S = 3600;
 const START = 1_700_000_000 - (1_700_000_000 % HOUR_S); // a bucket start, Unix seconds
 
-/** Seeded uniform [0, 1) (mulberry32) and a normal deviate from it (Box-Muller). */
+/** Seeded uniform [0, 1) (bench/lib's mulberry32) and a normal deviate from it (Box-Muller). */
 function random(seed: number): { uniform: () => number; normal: (mean: number, sd: number) => number } {
-  let a = seed >>> 0;
-  const uniform = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const uniform = prng(seed);
   const normal = (mean: number, sd: number) =>
     mean + sd * Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
   return { uniform, normal };
