@@ -5,7 +5,12 @@ import { loadCatalog } from "../catalog/load.js";
 import { InputError } from "../errors.js";
 import { BUCKET_SECONDS, type BucketSize } from "../observe/aggregate.js";
 import { DEFAULT_BUCKET_SIZES, type IngestResult, ingestFile } from "../observe/ingest.js";
-import { buildReport, type ObserveReportData, type ReportQuery, surgeRuns } from "../observe/report-data.js";
+import {
+  buildReport,
+  chartSeries,
+  type ObserveReportData,
+  type ReportQuery,
+} from "../observe/report-data.js";
 import type { TransportProtocol } from "../observe/types.js";
 import { alertLine, ingestSummaryText, observeReportText, type ServiceName, utc } from "../report/observe.js";
 import { colors, wantColor } from "../report/style.js";
@@ -178,24 +183,13 @@ function reportQuery(flags: QueryFlags): ReportQuery {
 
 async function writeCharts(report: ObserveReportData, files: string[]): Promise<void> {
   const { renderChartPng, renderChartSvg } = await import("../observe/chart.js");
-  const series = report.series.map((s) => ({
-    ...s,
-    bucketSeconds: report.bucketSeconds,
-    // The onset of each surge only: a label on every bucket of a long surge would be unreadable.
-    alerts: surgeRuns(report.alerts, report.bucketSeconds)
-      .filter((run) => run.protocol === s.protocol && run.port === s.port)
-      .map(({ onset: a }) => ({
-        bucket: a.bucket,
-        metric: a.metric,
-        value: a.value,
-        baseline: a.baseline,
-        factor: a.factor,
-      })),
-  }));
+  const series = chartSeries(report);
   for (const file of files) {
-    if (file.endsWith(".svg")) await writeFile(file, await renderChartSvg(series));
-    else if (file.endsWith(".png")) await writeFile(file, await renderChartPng(series));
-    else throw new InputError(`--chart: "${file}" must end in .svg or .png (that decides the format)`);
+    // runReport has checked that each name ends in .svg or .png.
+    await writeFile(
+      file,
+      file.endsWith(".svg") ? await renderChartSvg(series) : await renderChartPng(series),
+    );
     process.stderr.write(`chart written to ${file}\n`);
   }
 }

@@ -7,6 +7,7 @@
 
 import type { ObserveStore } from "../store/observe-store.js";
 import { BUCKET_SECONDS, type BucketSize, type PortRow, type RankedAddress } from "./aggregate.js";
+import type { PortSeries } from "./chart-spec.js";
 import { Distinct } from "./distinct.js";
 import { type MergedBucketRow, type MergedPortRow, mergeBucketRows, mergePortRows } from "./merge-rows.js";
 import { type Alert, detectSurges, type SeriesPoint, TREND_DEFAULTS, type TrendOptions } from "./trend.js";
@@ -246,6 +247,9 @@ export interface SurgeRun {
   buckets: number;
   peak: Alert;
   onset: Alert;
+  /** The peak against the usual level before the surge (the onset's baseline): later buckets'
+   * baselines already hold surge buckets, so the peak's own factor understates the jump. */
+  factor: number;
 }
 
 /** Consecutive alerts of one port and metric become one run (alerts in bucket order). */
@@ -258,7 +262,10 @@ export function surgeRuns(alerts: readonly Alert[], bucketSeconds: number): Surg
     if (run !== undefined && a.bucket === run.last + bucketSeconds) {
       run.last = a.bucket;
       run.buckets++;
-      if (a.value > run.peak.value) run.peak = a;
+      if (a.value > run.peak.value) {
+        run.peak = a;
+        run.factor = a.value / Math.max(run.onset.baseline, 1);
+      }
       continue;
     }
     const fresh: SurgeRun = {
@@ -270,9 +277,29 @@ export function surgeRuns(alerts: readonly Alert[], bucketSeconds: number): Surg
       buckets: 1,
       peak: a,
       onset: a,
+      factor: a.factor,
     };
     open.set(key, fresh);
     runs.push(fresh);
   }
   return runs;
+}
+
+/** The report's per-port series as the chart draws them: each surge marked at its onset only (a
+ * label on every bucket of a long surge would be unreadable). */
+export function chartSeries(report: ObserveReportData): PortSeries[] {
+  const runs = surgeRuns(report.alerts, report.bucketSeconds);
+  return report.series.map((s) => ({
+    ...s,
+    bucketSeconds: report.bucketSeconds,
+    alerts: runs
+      .filter((run) => run.protocol === s.protocol && run.port === s.port)
+      .map(({ onset: a }) => ({
+        bucket: a.bucket,
+        metric: a.metric,
+        value: a.value,
+        baseline: a.baseline,
+        factor: a.factor,
+      })),
+  }));
 }

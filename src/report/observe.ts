@@ -34,15 +34,13 @@ export function alertLine(a: Alert, service: ServiceName): string {
   return `${utc(a.bucket)}  ${named(a.protocol, a.port, service)}: ${n(a.value)} ${a.metric} (usual ${n(a.baseline)}, ${factorText(a.factor)})`;
 }
 
-export function runLine(run: SurgeRun, bucketSeconds: number, service: ServiceName): string {
+function runLine(run: SurgeRun, bucketSeconds: number, service: ServiceName): string {
   const a = run.peak;
   const span =
     run.buckets === 1
       ? utc(run.first)
       : `${utc(run.first)} to ${utc(run.last + bucketSeconds)} (${run.buckets} buckets)`;
-  // Against the usual level before the surge: the peak's own baseline already holds surge buckets.
-  const factor = a.value / Math.max(run.onset.baseline, 1);
-  return `${span}  ${named(run.protocol, run.port, service)}: ${n(a.value)} ${a.metric} at the peak (usual ${n(run.onset.baseline)}, ${factorText(factor)})`;
+  return `${span}  ${named(run.protocol, run.port, service)}: ${n(a.value)} ${a.metric} at the peak (usual ${n(run.onset.baseline)}, ${factorText(run.factor)})`;
 }
 
 function tagsText(counts: Record<string, number>): string {
