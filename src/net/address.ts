@@ -3,6 +3,7 @@
  * be reached from outside; scan and filter reuse the same ranges.
  */
 import ipaddr from "ipaddr.js";
+import { parseIpv4Number } from "./cidr.js";
 
 /** `all`: the wildcard (0.0.0.0, ::); the rest describe one concrete address. */
 export type BindScope = "all" | "public" | "private" | "loopback" | "link-local";
@@ -52,8 +53,9 @@ export function ipaddrScope(address: string): BindScope {
 export function quickScope(address: string): BindScope | undefined {
   if (address === "::") return "all";
   if (address === "::1") return "loopback";
-  const v4 = ipv4Octets(address.startsWith("::ffff:") ? address.slice(7) : address);
-  if (v4 !== null) return ipv4Scope(v4[0]!, v4[1]!);
+  // Strict dotted quad, no leading zeros (ipaddr.js reads those as octal).
+  const v4 = parseIpv4Number(address, address.startsWith("::ffff:") ? 7 : 0);
+  if (v4 >= 0) return ipv4Scope(v4 >>> 24, (v4 >>> 16) & 255);
   const first = firstIpv6Group(address);
   if (first === null || first === 0) return undefined; // the unspecified, loopback and mapped forms start with 0
   if ((first & 0xffc0) === 0xfe80) return "link-local"; // fe80::/10
@@ -71,22 +73,7 @@ function ipv4Scope(a: number, b: number): BindScope {
   return "public";
 }
 
-const DECIMAL_OCTET = /^(?:0|[1-9]\d{0,2})$/;
 const HEX_GROUP = /^[0-9a-f]{1,4}$/;
-
-/** Four decimal octets without leading zeros (ipaddr.js reads those as octal), else null. */
-function ipv4Octets(text: string): number[] | null {
-  const parts = text.split(".");
-  if (parts.length !== 4) return null;
-  const octets: number[] = [];
-  for (const part of parts) {
-    if (!DECIMAL_OCTET.test(part)) return null;
-    const n = Number(part);
-    if (n > 255) return null;
-    octets.push(n);
-  }
-  return octets;
-}
 
 /** The first group of a lower-case IPv6 address in hex groups (at most one "::"), else null. */
 function firstIpv6Group(text: string): number | null {
