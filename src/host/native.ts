@@ -7,7 +7,8 @@
  */
 
 import { createRequire } from "node:module";
-import { formatIpv6Bytes, type RawSocket } from "./proc-net.js";
+import { formatIpv6Bytes } from "../net/ipv6-text.js";
+import type { RawSocket } from "./proc-net.js";
 
 export interface NativeAddon {
   /** Listening TCP and unconnected UDP of the namespace at nsPath (null: moat's own), as records. */
@@ -92,7 +93,7 @@ class AddressTexts {
       const s = seen[i]!;
       if (s.w0 === w0 && s.w1 === w1 && s.w2 === w2 && s.w3 === w3) return s.text;
     }
-    const text = formatIpv6Bytes(buf.subarray(a, a + 16));
+    const text = formatIpv6Bytes(buf, a);
     // Bounded: a host with thousands of IPv6 addresses just formats the rest each time.
     if (seen.length < 32) seen.push({ w0, w1, w2, w3, text });
     return text;

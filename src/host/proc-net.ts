@@ -11,6 +11,7 @@
  */
 
 import { InputError } from "../errors.js";
+import { formatIpv6Bytes } from "../net/ipv6-text.js";
 import type { Family, Protocol } from "./types.js";
 
 /** One listening socket as the kernel table shows it, before any process is joined to it. */
@@ -60,7 +61,6 @@ function hexByte(buf: Buffer, at: number): number {
 // Reused by every call: formatting is synchronous, and allocating typed arrays per row costs more
 // than the rest of the row's parse.
 const SCRATCH_BYTES = new Uint8Array(16);
-const SCRATCH_GROUPS = new Uint16Array(8);
 
 /** IPv4 from the kernel's "%08X" of the address as a little-endian u32: "0100007F" is 127.0.0.1. */
 export function formatIpv4Hex(buf: Buffer, at: number): string {
@@ -82,40 +82,6 @@ export function formatIpv6Hex(buf: Buffer, at: number): string {
     b[w * 4 + 3] = hexByte(buf, base);
   }
   return formatIpv6Bytes(b);
-}
-
-/** RFC 5952 text of 16 address bytes (see formatIpv6Hex). */
-export function formatIpv6Bytes(b: Uint8Array): string {
-  const g = SCRATCH_GROUPS;
-  for (let i = 0; i < 8; i++) g[i] = (b[i * 2]! << 8) | b[i * 2 + 1]!;
-  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
-    return `::ffff:${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-  }
-  let bestStart = -1;
-  let bestLen = 1; // a single zero group is never shortened
-  for (let i = 0; i < 8; ) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen) {
-      bestStart = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  if (bestStart < 0) {
-    let all = g[0]!.toString(16);
-    for (let i = 1; i < 8; i++) all += `:${g[i]!.toString(16)}`;
-    return all;
-  }
-  let head = "";
-  for (let i = 0; i < bestStart; i++) head += i === 0 ? g[i]!.toString(16) : `:${g[i]!.toString(16)}`;
-  let tail = "";
-  for (let i = bestStart + bestLen; i < 8; i++) tail += `:${g[i]!.toString(16)}`;
-  return `${head}:${tail === "" ? ":" : tail}`;
 }
 
 /**

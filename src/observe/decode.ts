@@ -7,9 +7,9 @@
  * for IPv6 only, address strings (IPv4 addresses are numbers: address.ts).
  */
 
+import { formatIpv6Bytes } from "../net/ipv6-text.js";
 import { ipv4Key } from "./address.js";
 import type { CaptureRecord } from "./capture/record.js";
-import { ipv6Text } from "./ip-text.js";
 import type { DecodedPacket } from "./types.js";
 
 export type DecodeProblemKind =
@@ -184,8 +184,8 @@ function ipv6(record: CaptureRecord, into: DecodedPacket, at: number): DecodePro
   into.family = "ipv6";
   into.ipId = null;
   into.ttl = data[at + 7]!;
-  into.source = ipv6Text(data, at + 8);
-  into.destination = ipv6Text(data, at + 24);
+  into.source = formatIpv6Bytes(data, at + 8);
+  into.destination = formatIpv6Bytes(data, at + 24);
   // Payload length 0 is a jumbogram (or junk): trust the captured bytes then.
   const wire = payloadLength === 0 ? record.wireLength - at : 40 + payloadLength;
   const end = Math.min(data.length, at + wire);

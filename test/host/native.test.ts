@@ -9,8 +9,8 @@ import { createServer } from "node:net";
 import { describe, test } from "node:test";
 import fc from "fast-check";
 import { decodeRecords, nativeSocketFds, RECORD_SIZE } from "../../src/host/native.js";
-import { formatIpv6Bytes } from "../../src/host/proc-net.js";
 import { processInfoFrom, readProcessInfo, walkSocketFdsJs } from "../../src/host/processes.js";
+import { formatIpv6Bytes } from "../../src/net/ipv6-text.js";
 import { testAddon } from "./native-addon.js";
 
 const addon = testAddon();

@@ -3,8 +3,9 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import ipaddr from "ipaddr.js";
 import { InputError } from "../../src/errors.js";
-import { formatIpv6Bytes, parseProcNet, type RawSocket } from "../../src/host/proc-net.js";
+import { parseProcNet, type RawSocket } from "../../src/host/proc-net.js";
 import type { Family, Protocol } from "../../src/host/types.js";
+import { formatIpv6Bytes } from "../../src/net/ipv6-text.js";
 
 // ---- a test-only writer of kernel tables, the inverse of the parser ----
 
@@ -200,6 +201,8 @@ describe("parseProcNet", () => {
         fc.oneof(v6, fc.array(fc.integer({ min: 0, max: 255 }), { minLength: 16, maxLength: 16 })),
         (b) => {
           assert.equal(formatIpv6Bytes(Uint8Array.from(b)), ipaddrText(b));
+          // The same 16 bytes inside a larger buffer (a packet, a netlink message).
+          assert.equal(formatIpv6Bytes(Uint8Array.from([9, 9, 9, ...b, 7]), 3), ipaddrText(b));
         },
       ),
       { numRuns: 3000 },
