@@ -144,7 +144,7 @@ function foldCounts(into: Counts, from: Counts): void {
 
 function kindCounts(byIndex: readonly number[]): Partial<Record<PacketKind, number>> {
   const kinds: Partial<Record<PacketKind, number>> = {};
-  for (const [i, n] of byIndex.entries()) if (n > 0) kinds[PACKET_KINDS[i]!] = n;
+  for (let i = 0; i < byIndex.length; i++) if (byIndex[i]! > 0) kinds[PACKET_KINDS[i]!] = byIndex[i]!;
   return kinds;
 }
 

@@ -60,7 +60,10 @@ export class HeavyHitters {
    * back as in `add`, decrements summed, so the bound still holds for the combined stream.
    */
   merge(other: HeavyHitters): void {
-    for (const [key, count] of other.counters) this.add(key, count);
+    // forEach, not for-of over entries: no [key, count] pair allocated per counter.
+    other.counters.forEach((count, key) => {
+      this.add(key, count);
+    });
     this.decremented += other.decremented;
   }
 
@@ -75,7 +78,7 @@ export class HeavyHitters {
   /** A summary from a stored state; more counters than `capacity` allows are cut back as `add` would. */
   static fromState(state: HeavyState, capacity: number): HeavyHitters {
     const h = new HeavyHitters(capacity);
-    for (const [i, key] of state.keys.entries()) h.add(key, state.counts[i] ?? 0);
+    for (let i = 0; i < state.keys.length; i++) h.add(state.keys[i]!, state.counts[i] ?? 0);
     h.decremented += state.decremented;
     return h;
   }
@@ -89,8 +92,9 @@ export class HeavyHitters {
     const floor = counts[Math.max(0, counts.length - limit)]!;
     const d = this.decremented;
     const entries: HeavyHitter[] = [];
-    for (const [key, count] of this.counters)
+    this.counters.forEach((count, key) => {
       if (count >= floor) entries.push({ key: addressText(key), count: count + d, error: d });
+    });
     // Ties by text, as merged rows order them (merge-rows.ts).
     return entries
       .sort((a, b) => b.count - a.count || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
@@ -102,7 +106,9 @@ export class HeavyHitters {
     const cut = values[values.length - 1 - this.capacity]!;
     // A fresh map of the survivors: cheaper than deleting most keys of the old one.
     const kept = new Map<AddressKey, number>();
-    for (const [key, count] of this.counters) if (count > cut) kept.set(key, count - cut);
+    this.counters.forEach((count, key) => {
+      if (count > cut) kept.set(key, count - cut);
+    });
     this.counters = kept;
     this.decremented += cut;
   }

@@ -213,7 +213,8 @@ function checkMatches(buf: Buffer, check: Check): boolean {
   if ("berSkip" in check) return berMatches(buf, check.berSkip, check.tags);
   if ("bytes" in check) {
     if (check.at + check.bytes.length > buf.length) return false;
-    return check.bytes.every((b, i) => buf[check.at + i] === b);
+    for (let i = 0; i < check.bytes.length; i++) if (buf[check.at + i] !== check.bytes[i]) return false;
+    return true;
   }
   if ("text" in check) return textAt(buf, check.at, check.text, check.caseless === true);
   const b = buf[check.at];
@@ -231,7 +232,13 @@ export function probeOf(
   for (const sig of table) {
     if (payload.length < sig.minLength) continue;
     if (sig.ports !== undefined && !sig.ports.includes(port)) continue;
-    if (sig.all.every((check) => checkMatches(payload, check))) return sig.probe;
+    if (allMatch(payload, sig.all)) return sig.probe;
   }
   return null;
+}
+
+// A loop, not `every` with a closure: this runs for every UDP and TCP payload of a capture.
+function allMatch(payload: Buffer, checks: readonly Check[]): boolean {
+  for (let i = 0; i < checks.length; i++) if (!checkMatches(payload, checks[i]!)) return false;
+  return true;
 }

@@ -5,6 +5,7 @@
  *   0x01, decremented (float64 BE), n (uint32 BE), n counts (float64 BE), then the n keys as a key
  *   list (key-list.ts), counts in the key list's order (IPv4 keys first)
  */
+import type { AddressKey } from "../observe/address.js";
 import type { HeavyState } from "../observe/heavy.js";
 import { decodeKeys, encodeKeys, ipv4First } from "./key-list.js";
 
@@ -16,8 +17,13 @@ export function encodeHeavy(state: HeavyState): Uint8Array {
   head[0] = SUMMARY;
   head.writeDoubleBE(state.decremented, 1);
   head.writeUInt32BE(order.length, 9);
-  for (const [i, j] of order.entries()) head.writeDoubleBE(state.counts[j] ?? 0, 13 + 8 * i);
-  return Buffer.concat([head, encodeKeys(order.map((j) => state.keys[j]!))]);
+  const keys: AddressKey[] = new Array(order.length);
+  for (let i = 0; i < order.length; i++) {
+    const j = order[i]!;
+    head.writeDoubleBE(state.counts[j] ?? 0, 13 + 8 * i);
+    keys[i] = state.keys[j]!;
+  }
+  return Buffer.concat([head, encodeKeys(keys)]);
 }
 
 const isCount = (v: number) => Number.isFinite(v) && v >= 0;

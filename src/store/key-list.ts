@@ -8,9 +8,10 @@ import type { AddressKey } from "../observe/address.js";
 
 /** The list's positions, IPv4 keys first: the order encodeKeys writes and decodeKeys returns. */
 export function ipv4First(keys: readonly AddressKey[]): number[] {
+  // Index loops: `entries()` allocates a pair per key, and this runs for every stored summary.
   const order: number[] = [];
-  for (const [i, k] of keys.entries()) if (typeof k === "number") order.push(i);
-  for (const [i, k] of keys.entries()) if (typeof k !== "number") order.push(i);
+  for (let i = 0; i < keys.length; i++) if (typeof keys[i] === "number") order.push(i);
+  for (let i = 0; i < keys.length; i++) if (typeof keys[i] !== "number") order.push(i);
   return order;
 }
 
