@@ -2,6 +2,7 @@
 import { InputError } from "../errors.js";
 import { BUCKET_SECONDS, type BucketSize } from "../observe/aggregate.js";
 import { runLiveCapture } from "../observe/live.js";
+import { keepIngestMemorySmall } from "../observe/memory-budget.js";
 import { buildReport } from "../observe/report-data.js";
 import { alertLine } from "../report/observe.js";
 
@@ -23,6 +24,7 @@ function seconds(flag: string, text: string, min: number, max: number): number {
 }
 
 export async function runLive(flags: LiveFlags): Promise<void> {
+  keepIngestMemorySmall();
   const bucketSizes = flags.buckets.split(",").map((s) => s.trim()) as BucketSize[];
   for (const s of bucketSizes)
     if (!(s in BUCKET_SECONDS))

@@ -5,6 +5,7 @@ import { loadCatalog } from "../catalog/load.js";
 import { InputError } from "../errors.js";
 import { BUCKET_SECONDS, type BucketSize } from "../observe/aggregate.js";
 import { DEFAULT_BUCKET_SIZES, type IngestResult, ingestFile } from "../observe/ingest.js";
+import { keepIngestMemorySmall } from "../observe/memory-budget.js";
 import {
   buildReport,
   chartSeries,
@@ -121,6 +122,7 @@ function memoryNote(): string {
 }
 
 async function runIngest(files: string[], flags: IngestFlags): Promise<void> {
+  keepIngestMemorySmall();
   const bucketSizes = parseBuckets(flags.buckets);
   const latenessSeconds = integer("--lateness", flags.lateness, 0, 86_400);
   const batchRows =
