@@ -167,7 +167,8 @@ async function main() {
         "",
         "",
         bound("<", fmt(packets / (r.ms / 1000))),
-        fmt((r.rssKiB ?? 0) / 1024, 1),
+        // A process killed at the cap leaves no /usr/bin/time report: no peak to show.
+        r.rssKiB ? fmt(r.rssKiB / 1024, 1) : "n/a",
       ];
     };
     rows.push(repeated("moat observe ingest (1m, 1h, 1d buckets)", "moat"));
