@@ -37,6 +37,15 @@ export const SCHEMA_VERSION = 2;
  */
 const STORE_MEMORY_LIMIT = "64MB";
 
+/**
+ * How much write-ahead log DuckDB gathers before it checkpoints (its default is 16 MB). Each
+ * checkpoint rewrites the table's last, still-growing row groups, so a bulk ingest paid for ~25 of
+ * them: at 256 MB the 10M-packet ingest took ~30 instead of ~36 CPU seconds, at the same peak RSS
+ * (uncheckpointed data beyond the buffer pool goes to DuckDB's temporary files). A crash leaves a
+ * longer log to replay: a 156 MB one reopened in ~1 s. `close()` checkpoints anyway.
+ */
+const STORE_WAL_AUTOCHECKPOINT = "256MB";
+
 /** Problems kept per ingest: enough to find the bad packets, bounded for a file full of junk. */
 const MAX_STORED_PROBLEMS = 500;
 
@@ -104,7 +113,10 @@ export async function openDuckDbStore(
   const { DuckDBInstance } = await import("@duckdb/node-api");
   let instance: DuckDBInstance;
   try {
-    const config: Record<string, string> = { memory_limit: STORE_MEMORY_LIMIT };
+    const config: Record<string, string> = {
+      memory_limit: STORE_MEMORY_LIMIT,
+      wal_autocheckpoint: STORE_WAL_AUTOCHECKPOINT,
+    };
     if (options.readOnly) config.access_mode = "READ_ONLY";
     instance = await DuckDBInstance.create(path, config);
   } catch (error) {
