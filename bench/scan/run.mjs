@@ -4,7 +4,7 @@
  * UDP reflector ports and the same lab, interleaved in one run: wall time, probes per second, CPU,
  * and recall / false positives against the ground truth the lab was built with.
  *
- *   sudo node bench/scan/run.mjs [--runs 3] [--big-ports 512] [--no-masscan] [--no-build] [--cli FILE]
+ *   sudo node bench/scan/run.mjs [--runs 3] [--hosts 512] [--big-ports 512] [--no-masscan] [--no-build] [--cli FILE]
  *
  * Needs root (network namespaces, nftables, raw sockets for nmap and masscan). Not part of
  * `npm test`. Nothing leaves the machine: every target is inside 198.51.100.0/24 and
@@ -24,21 +24,26 @@ const DEFAULT_CLI = join(ROOT, "dist/cli/main.js");
 const TIME = "/usr/bin/time";
 /** The routed target prefixes: documentation ranges only, never anything else. */
 const NETS = ["198.51.100", "203.0.113"];
-const PREFIXES = NETS.map((n) => `${n}.0/24`);
+/** Larger runs (--hosts over 512): the start of 198.18.0.0/15, the range set aside for benchmarks (RFC 2544). */
+const WIDE_BASE = (198 << 24) | (18 << 16);
+const WIDE_MAX = 1 << 17;
 const CLIENT_IP = "192.0.2.1";
 const SERVER_IP = "192.0.2.2";
 /** Comparison ports: memcached (the reflector that answers) + four reflector ports nobody serves. */
 const PORTS = [11211, 123, 53, 161, 1900];
 /** Extra ports of the moat-only throughput run: dropped by the lab firewall (silence). */
 const BIG_PORT_BASE = 20000;
-/** Address roles (512 in all), assigned by a seeded shuffle so they are not a simple pattern. */
+/** Address roles per 512 addresses, assigned by a seeded shuffle so they are not a simple pattern. */
 const ROLES = { open: 320, closed: 128, silent: 64 };
+/** One memcached serves at most this many addresses (one UDP and one TCP socket each). */
+const ADDRESSES_PER_MEMCACHED = 320;
 
 function parseArgs(argv) {
   const opts = parseBenchArgs(
     argv,
     {
       runs: 3,
+      hosts: 512,
       bigPorts: 512,
       build: true,
       masscan: true,
@@ -49,6 +54,7 @@ function parseArgs(argv) {
     },
     {
       "--runs": ["runs", "int"],
+      "--hosts": ["hosts", "int"],
       "--big-ports": ["bigPorts", "int"],
       "--nmap-min-rate": ["nmapMinRate", "int"],
       "--masscan-rate": ["masscanRate", "int"],
@@ -62,12 +68,20 @@ function parseArgs(argv) {
   if (opts.cli !== DEFAULT_CLI) opts.build = false;
   if (opts.runs < 3) throw new Error("--runs: at least 3, or the median means little");
   if (opts.bigPorts > 10000) throw new Error("--big-ports: at most 10000");
+  const power = Math.log2(opts.hosts);
+  if (!Number.isInteger(power) || power < 9 || opts.hosts > WIDE_MAX)
+    throw new Error(`--hosts: a power of two from 512 to ${WIDE_MAX}`);
+  opts.prefixes = opts.hosts === 512 ? NETS.map((n) => `${n}.0/24`) : [`198.18.0.0/${32 - power}`];
   return opts;
 }
 
 /** Every target address with its role: open (memcached), closed (ICMP unreachable), silent (dropped). */
-function groundTruth() {
-  const addresses = NETS.flatMap((net) => Array.from({ length: 256 }, (_, h) => `${net}.${h}`));
+function groundTruth(opts) {
+  const dotted = (n) => [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join(".");
+  const addresses =
+    opts.hosts === 512
+      ? NETS.flatMap((net) => Array.from({ length: 256 }, (_, h) => `${net}.${h}`))
+      : Array.from({ length: opts.hosts }, (_, i) => dotted(WIDE_BASE + i));
   const order = [...addresses];
   const rand = prng(2018);
   for (let i = order.length - 1; i > 0; i--) {
@@ -76,8 +90,9 @@ function groundTruth() {
   }
   const role = new Map();
   let k = 0;
+  const scale = addresses.length / 512;
   for (const [name, count] of Object.entries(ROLES))
-    for (let c = 0; c < count; c++) role.set(order[k++], name);
+    for (let c = 0; c < count * scale; c++) role.set(order[k++], name);
   if (k !== addresses.length) throw new Error("ROLES must add up to the number of addresses");
   return { addresses, role };
 }
@@ -125,7 +140,7 @@ function createLab(opts, truth) {
   ip("-n", srv, "addr", "add", `${SERVER_IP}/24`, "dev", devSrv);
   ip("-n", cli, "link", "set", devCli, "up");
   ip("-n", srv, "link", "set", devSrv, "up");
-  for (const prefix of PREFIXES) {
+  for (const prefix of opts.prefixes) {
     // A local route, not an address: every address of the prefix is the server's own (an address
     // with a /24 would make .0 and .255 special).
     ip("-n", srv, "route", "add", "local", prefix, "dev", "lo");
@@ -133,8 +148,8 @@ function createLab(opts, truth) {
   }
   lab.serverMac = inNs(srv, ["cat", `/sys/class/net/${devSrv}/address`]).trim();
   if (!opts.icmpRatelimit) {
-    // One namespace stands for 512 hosts; each real host has its own ICMP budget per sender, but
-    // here the kernel's per-sender limit would be shared by all 512. Off: every closed port says so.
+    // One namespace stands for all the hosts; each real host has its own ICMP budget per sender, but
+    // here the kernel's per-sender limit would be shared by all of them. Off: every closed port says so.
     inNs(srv, ["sysctl", "-qw", "net.ipv4.icmp_ratemask=0"]);
   }
   // Silent hosts (a dropping firewall) and the throughput run's extra ports (dropped everywhere).
@@ -152,24 +167,33 @@ function createLab(opts, truth) {
   return lab;
 }
 
-/** One memcached (UDP on), bound to each open address: a wildcard socket would answer from 192.0.2.2. */
+/**
+ * memcached (UDP on) bound to each open address (a wildcard socket would answer from 192.0.2.2), as
+ * many daemons as it takes for ADDRESSES_PER_MEMCACHED each.
+ */
 async function startMemcached(lab, truth) {
   const open = truth.addresses.filter((a) => truth.role.get(a) === "open");
-  const argv = ["memcached", "-u", "nobody", "-l", open.join(","), "-p", "11211", "-U", "11211"];
-  argv.push("-t", "2", "-m", "16", "-c", "4096");
-  const child = spawn("ip", ["netns", "exec", lab.srv, ...argv], { stdio: ["ignore", "ignore", "pipe"] });
+  const children = [];
   let err = "";
-  child.stderr.setEncoding("utf8").on("data", (c) => {
-    err += c;
-  });
+  for (let i = 0; i < open.length; i += ADDRESSES_PER_MEMCACHED) {
+    const some = open.slice(i, i + ADDRESSES_PER_MEMCACHED);
+    const argv = ["memcached", "-u", "nobody", "-l", some.join(","), "-p", "11211", "-U", "11211"];
+    argv.push("-t", "2", "-m", "16", "-c", "4096");
+    const child = spawn("ip", ["netns", "exec", lab.srv, ...argv], { stdio: ["ignore", "ignore", "pipe"] });
+    child.stderr.setEncoding("utf8").on("data", (c) => {
+      err += c;
+    });
+    children.push(child);
+  }
   const deadline = Date.now() + 10_000;
   for (;;) {
     const listening = lab
       .inNs(lab.srv, ["ss", "-Hlun", "sport", "=", ":11211"])
       .split("\n")
       .filter((l) => l.trim() !== "").length;
-    if (listening === open.length) return child;
-    if (child.exitCode !== null) throw new Error(`memcached exited ${child.exitCode}: ${err.slice(0, 500)}`);
+    if (listening === open.length) return children;
+    const exited = children.find((c) => c.exitCode !== null);
+    if (exited) throw new Error(`memcached exited ${exited.exitCode}: ${err.slice(0, 500)}`);
     if (Date.now() > deadline)
       throw new Error(`memcached: ${listening}/${open.length} UDP sockets after 10 s: ${err.slice(0, 500)}`);
     await new Promise((r) => setTimeout(r, 100));
@@ -331,7 +355,8 @@ async function main() {
   const CLI = opts.cli;
   if (!existsSync(CLI)) throw new Error(`${CLI} missing: build failed or --no-build without a build`);
 
-  const truth = groundTruth();
+  const truth = groundTruth(opts);
+  const PREFIXES = opts.prefixes;
   const scratch = mkdtempSync(join(tmpdir(), "moat-bench-scan-"));
   let lab;
   const teardown = () => {
@@ -438,7 +463,9 @@ async function main() {
       Object.assign(r, { probes, truthOpen: truthOpen.size, truthClosed: truthClosed.size });
     for (const r of rows) Object.assign(r, { ms: [], cpu: [], scores: [] });
 
-    // The throughput run: moat alone, one pass (--retries 0), 512 addresses x (11211 + N-1 dropped ports).
+    // The throughput run: moat alone, one pass (--retries 0), the addresses x (11211 + N-1 dropped
+    // ports); with more addresses, fewer ports (the same number of probes as 512 x --big-ports).
+    opts.bigPorts = Math.max(2, Math.round((opts.bigPorts * 512) / truth.addresses.length));
     const bigPorts = [11211, ...Array.from({ length: opts.bigPorts - 1 }, (_, i) => BIG_PORT_BASE + i)];
     const bigRow = {
       name: `moat scan --rate max --retries 0 (${bigPorts.length} ports)`,
@@ -509,7 +536,7 @@ async function main() {
       console.error(`bench: run ${run + 1}/${opts.runs} done`);
     }
 
-    const silent = ROLES.silent;
+    const silent = truth.addresses.filter((a) => truth.role.get(a) === "silent").length;
     printTable(
       `${truth.addresses.length} addresses (${PREFIXES.join(", ")}) x ${PORTS.length} UDP ports (${udpList}) = ${probes} probes; ` +
         `truth: ${truthOpen.size} open memcached, ${truthClosed.size} closed, ${silent * PORTS.length} silent (${silent} dropped hosts); ` +
