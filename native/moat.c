@@ -5,6 +5,7 @@
  *      namespace through NETLINK_SOCK_DIAG (inet_diag, as ss does): binary records from the kernel
  *      instead of /proc/net/{tcp,udp}* text the kernel formats a page at a time.
  *  socketFds(procRoot) -> Promise<{pairs: Uint32Array [inode, pid, ...], hiddenPids, owners}>
+ *      (pairs sorted by inode, then pid, each pair once)
  *      every socket fd in /proc/<pid>/fd, with readlinkat on a directory fd (no per-fd JS string,
  *      exception or path building), on two threads off the JavaScript thread; owners holds the
  *      comm, cgroup and cmdline text of each pid that holds a socket: [pid, comm, cgroup, cmdline, ...].
@@ -425,7 +426,31 @@ static void *walk_half(void *arg) {
   return NULL;
 }
 
-/* The whole walk: every pid under root, on two threads. 0, or an errno (root unreadable, ENOMEM). */
+/* Pairs in (inode, pid) order, so the caller finds a socket's holders by binary search. */
+static int pair_order(const void *a, const void *b) {
+  uint32_t x[2], y[2];
+  memcpy(x, a, sizeof x);
+  memcpy(y, b, sizeof y);
+  if (x[0] != y[0]) return x[0] < y[0] ? -1 : 1;
+  return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+/* Sorts the pairs and drops repeats (a process holding one socket on two fds counts once). */
+static void sort_pairs(vec *pairs) {
+  size_t n = pairs->len / 8;
+  if (n < 2) return;
+  qsort(pairs->data, n, 8, pair_order);
+  size_t kept = 1;
+  for (size_t i = 1; i < n; i++) {
+    if (memcmp(pairs->data + 8 * i, pairs->data + 8 * (kept - 1), 8) == 0) continue;
+    if (kept != i) memcpy(pairs->data + 8 * kept, pairs->data + 8 * i, 8);
+    kept++;
+  }
+  pairs->len = kept * 8;
+}
+
+/* The whole walk: every pid under root, on two threads, then its pairs sorted (sort_pairs).
+ * 0, or an errno (root unreadable, ENOMEM). */
 static int walk_proc(const char *root, vec *out, vec *texts, uint32_t *hidden) {
   DIR *procs = opendir(root);
   if (!procs) return errno;
@@ -467,6 +492,7 @@ static int walk_proc(const char *root, vec *out, vec *texts, uint32_t *hidden) {
       texts->len += jobs[i].texts.len;
     }
     *hidden = jobs[0].hidden + jobs[1].hidden;
+    sort_pairs(out); /* here, off the JavaScript thread */
   }
   for (int i = 0; i < 2; i++) {
     free(jobs[i].pairs.data);

@@ -14,7 +14,8 @@ export interface NativeAddon {
   /** Listening TCP and unconnected UDP of the namespace at nsPath (null: moat's own), as records. */
   listeners(nsPath: string | null): Buffer;
   /**
-   * Every socket fd under procRoot: [inode, pid, inode, pid, ...], walked off the JS thread, and the
+   * Every socket fd under procRoot: [inode, pid, inode, pid, ...] sorted by inode then pid, each
+   * pair once (processes.ts searches it), walked and sorted off the JS thread, and the
    * comm, cgroup and cmdline text (null: unreadable) of each pid holding one: [pid, comm, cgroup, cmdline, ...].
    */
   socketFds(procRoot: string): Promise<NativeFdWalk>;

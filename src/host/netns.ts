@@ -16,7 +16,7 @@ import { EnvironmentError, InputError } from "../errors.js";
 import { nativeListeners } from "./native.js";
 import { parseProcNet, type RawSocket } from "./proc-net.js";
 import { ownersFrom, walkSocketFds } from "./processes.js";
-import { inodesOf, ownerWarnings, ProcessGone, readNetDir, TABLES, toSockets } from "./procfs.js";
+import { ownerWarnings, ProcessGone, readNetDir, TABLES, toSockets } from "./procfs.js";
 import { CAT_SCRIPT, sectionsOf } from "./table-reader.js";
 import type { Socket, SocketTable } from "./types.js";
 
@@ -188,7 +188,7 @@ async function readMany(
     if (tables === null) warnings.push(`network namespace ${label ?? "net"} disappeared while being read`);
     else parts.push({ raw: tables, label });
   }
-  const owners = ownersFrom(await walk, inodesOf(parts.flatMap((p) => p.raw)));
+  const owners = ownersFrom(await walk);
   const sockets: Socket[] = [];
   for (const p of parts) for (const s of toSockets(p.raw, p.label, owners)) sockets.push(s);
   return { source, host: hostname(), sockets, warnings: [...warnings, ...ownerWarnings(owners, sockets)] };

@@ -20,8 +20,8 @@ export const OWNER_HIDDEN_FROM_ROOT =
   "(it may run in another user namespace or be marked non-dumpable)";
 
 export interface SocketOwners {
-  /** inode -> processes holding it, in pid order. Inodes nobody holds are absent. */
-  byInode: Map<number, ProcessInfo[]>;
+  /** The processes holding the socket with this inode, in pid order; empty when none is visible. */
+  of(inode: number): ProcessInfo[];
   /** Processes whose fd directory we may not read (not root): their sockets look ownerless. */
   hiddenPids: number;
   /** What to tell about a socket nobody visible holds; null when no process was hidden. */
@@ -35,13 +35,69 @@ function denied(err: unknown): boolean {
   return code === "EACCES" || code === "EPERM";
 }
 
-/** Every socket fd on the host: inode -> pids holding it. Names and units are read later, only as needed. */
+/**
+ * Which pids hold a socket inode, without an object per lookup: find() says how many, pid(i) names
+ * them (ascending) until the next find().
+ */
+export interface Holders {
+  find(inode: number): number;
+  pid(i: number): number;
+}
+
+/** Every socket fd on the host. Names and units are read later, only as needed. */
 export interface FdWalk {
-  pidsByInode: Map<number, number[]>;
+  holders: Holders;
   /** Processes whose fd directory we may not read: their sockets look ownerless. */
   hiddenPids: number;
   /** Socket holders the walk already read (the native one does, on its threads); others are read later. */
   processes?: Map<number, ProcessInfo | null>;
+}
+
+/**
+ * The native walk's pairs [inode, pid, ...], sorted by inode then pid and each pair once
+ * (native/moat.c): a binary search per socket instead of a Map of 10,000 one-pid lists.
+ */
+export class SortedHolders implements Holders {
+  private at = 0;
+  constructor(private readonly pairs: Uint32Array) {}
+
+  find(inode: number): number {
+    const pairs = this.pairs;
+    const count = pairs.length >>> 1;
+    let lo = 0;
+    let hi = count;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (pairs[2 * mid]! < inode) lo = mid + 1;
+      else hi = mid;
+    }
+    this.at = lo;
+    let n = 0;
+    while (lo + n < count && pairs[2 * (lo + n)] === inode) n++;
+    return n;
+  }
+
+  pid(i: number): number {
+    return this.pairs[2 * (this.at + i) + 1]!;
+  }
+}
+
+/** The JavaScript walk's inode -> pids map (pids in walk order, sorted here when there are several). */
+class MappedHolders implements Holders {
+  private pids: number[] = [];
+  constructor(private readonly byInode: Map<number, number[]>) {}
+
+  find(inode: number): number {
+    const pids = this.byInode.get(inode);
+    if (pids === undefined) return 0;
+    if (pids.length > 1) pids.sort((a, b) => a - b);
+    this.pids = pids;
+    return pids.length;
+  }
+
+  pid(i: number): number {
+    return this.pids[i]!;
+  }
 }
 
 /** Record that `pid` holds `inode`; pids arrive in walk order, each process's fds together. */
@@ -59,9 +115,7 @@ export function addHolder(pidsByInode: Map<number, number[]>, inode: number, pid
 export async function walkSocketFds(procRoot = "/proc"): Promise<FdWalk> {
   const fast = await nativeSocketFds(procRoot);
   if (fast === null) return walkSocketFdsJs(procRoot);
-  const { pairs, owners } = fast;
-  const pidsByInode = new Map<number, number[]>();
-  for (let i = 0; i < pairs.length; i += 2) addHolder(pidsByInode, pairs[i]!, pairs[i + 1]!);
+  const { owners } = fast;
   const processes = new Map<number, ProcessInfo | null>();
   for (let i = 0; i + 3 < owners.length; i += 4) {
     const [pid, comm, cgroup, cmdline] = owners.slice(i, i + 4) as [
@@ -72,11 +126,11 @@ export async function walkSocketFds(procRoot = "/proc"): Promise<FdWalk> {
     ];
     processes.set(pid, comm === null ? null : processInfoFrom(pid, comm, cgroup, cmdline));
   }
-  return { pidsByInode, hiddenPids: fast.hiddenPids, processes };
+  return { holders: new SortedHolders(fast.pairs), hiddenPids: fast.hiddenPids, processes };
 }
 
-/** The JavaScript walk. `procRoot` may be a copied /proc tree. */
-export function walkSocketFdsJs(procRoot = "/proc"): FdWalk {
+/** The JavaScript walk: every socket inode -> pids holding it. `procRoot` may be a copied /proc tree. */
+export function walkSocketFdsJs(procRoot = "/proc"): FdWalk & { pidsByInode: Map<number, number[]> } {
   const pidsByInode = new Map<number, number[]>();
   let hiddenPids = 0;
   for (const name of readdirSync(procRoot)) {
@@ -107,11 +161,11 @@ export function walkSocketFdsJs(procRoot = "/proc"): FdWalk {
       addHolder(pidsByInode, Number(target.slice(SOCKET_PREFIX.length, -1)), pid);
     }
   }
-  return { pidsByInode, hiddenPids };
+  return { holders: new MappedHolders(pidsByInode), pidsByInode, hiddenPids };
 }
 
-/** The owners of the wanted inodes; comm, cmdline and cgroup read (unless the walk did) only for pids that hold one. */
-export function ownersFrom(walk: FdWalk, wanted: ReadonlySet<number>, procRoot = "/proc"): SocketOwners {
+/** Socket owners by inode, found when asked; comm, cmdline and cgroup read (unless the walk did) once per pid. */
+export function ownersFrom(walk: FdWalk, procRoot = "/proc"): SocketOwners {
   const info = new Map<number, ProcessInfo | null>(walk.processes);
   const infoOf = (pid: number): ProcessInfo | null => {
     let p = info.get(pid);
@@ -124,42 +178,34 @@ export function ownersFrom(walk: FdWalk, wanted: ReadonlySet<number>, procRoot =
   // The sockets a process holds alone share one owner list: 10,000 sockets of 200 processes need
   // 200 lists, not 10,000 (nothing changes a socket's list once made).
   const alone = new Map<number, ProcessInfo[]>();
-  const byInode = new Map<number, ProcessInfo[]>();
-  for (const inode of wanted) {
-    const pids = walk.pidsByInode.get(inode);
-    if (pids === undefined) continue;
-    let procs: ProcessInfo[];
-    if (pids.length === 1) {
-      const pid = pids[0]!;
+  const { holders, hiddenPids } = walk;
+  const of = (inode: number): ProcessInfo[] => {
+    const n = holders.find(inode);
+    if (n === 1) {
+      const pid = holders.pid(0);
       let list = alone.get(pid);
       if (list === undefined) {
         const p = infoOf(pid);
         list = p === null ? [] : [p];
         alone.set(pid, list);
       }
-      procs = list;
-    } else {
-      procs = [];
-      for (const pid of pids.sort((a, b) => a - b)) {
-        const p = infoOf(pid);
-        if (p !== null) procs.push(p);
-      }
+      return list;
     }
-    if (procs.length > 0) byInode.set(inode, procs);
-  }
-  const { hiddenPids } = walk;
+    const procs: ProcessInfo[] = [];
+    for (let i = 0; i < n; i++) {
+      const p = infoOf(holders.pid(i));
+      if (p !== null) procs.push(p);
+    }
+    return procs;
+  };
   const asRoot = process.geteuid?.() === 0;
   const ownerUnknown = hiddenPids === 0 ? null : asRoot ? OWNER_HIDDEN_FROM_ROOT : OWNER_NOT_VISIBLE;
-  return { byInode, hiddenPids, ownerUnknown };
+  return { of, hiddenPids, ownerUnknown };
 }
 
-/** Map each wanted socket inode to its owning processes. `procRoot` may be a copied /proc tree. */
-export async function findSocketOwners(
-  wanted: ReadonlySet<number>,
-  procRoot = "/proc",
-): Promise<SocketOwners> {
-  if (wanted.size === 0) return { byInode: new Map(), hiddenPids: 0, ownerUnknown: null };
-  return ownersFrom(await walkSocketFds(procRoot), wanted, procRoot);
+/** Every socket's owners on the host (or in a copied /proc tree at `procRoot`). */
+export async function findSocketOwners(procRoot = "/proc"): Promise<SocketOwners> {
+  return ownersFrom(await walkSocketFds(procRoot), procRoot);
 }
 
 /** comm, cmdline and unit of one process; null when it exited meanwhile. */

@@ -82,7 +82,7 @@ export class ProcessGone extends Error {
 /** Join raw sockets to their owners and label them with their namespace. */
 export function toSockets(raw: readonly RawSocket[], netns: string | null, owners: SocketOwners): Socket[] {
   return raw.map((r) => {
-    const processes = owners.byInode.get(r.inode) ?? [];
+    const processes = owners.of(r.inode);
     return {
       protocol: r.protocol,
       family: r.family,
@@ -95,12 +95,6 @@ export function toSockets(raw: readonly RawSocket[], netns: string | null, owner
       ownerUnknown: processes.length === 0 ? owners.ownerUnknown : null,
     };
   });
-}
-
-export function inodesOf(raw: readonly RawSocket[]): Set<number> {
-  const set = new Set<number>();
-  for (const r of raw) set.add(r.inode);
-  return set;
 }
 
 /** One warning when hidden processes left some socket without an owner; none otherwise. */
@@ -153,7 +147,7 @@ export async function readProcSockets(opts: ProcSocketsOptions = {}): Promise<So
     }
     throw err;
   }
-  const owners = ownersFrom(await walk, inodesOf(raw), root);
+  const owners = ownersFrom(await walk, root);
   const sockets = toSockets(raw, opts.netns ?? null, owners);
   return {
     source: copied ? `proc-root:${root}` : "procfs",

@@ -7,8 +7,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import fc from "fast-check";
 import { InputError } from "../../src/errors.js";
-import { findSocketOwners, OWNER_NOT_VISIBLE, unitFromCgroup } from "../../src/host/processes.js";
+import {
+  findSocketOwners,
+  OWNER_NOT_VISIBLE,
+  ownersFrom,
+  SortedHolders,
+  unitFromCgroup,
+  walkSocketFds,
+  walkSocketFdsJs,
+} from "../../src/host/processes.js";
 import { readProcSockets } from "../../src/host/procfs.js";
 import type { Socket } from "../../src/host/types.js";
 import { runAsNobody } from "../helpers/unprivileged.js";
@@ -70,25 +79,58 @@ describe("findSocketOwners over a copied tree", () => {
   after(() => rmSync(root, { recursive: true, force: true }));
 
   it("maps every wanted inode of 200 processes and reads their names", async () => {
-    const owners = await findSocketOwners(wanted, root);
-    assert.equal(owners.byInode.size, 10_000);
+    const owners = await findSocketOwners(root);
+    assert.ok([...wanted].every((inode) => owners.of(inode).length > 0));
     assert.equal(owners.hiddenPids, 0);
-    assert.deepEqual(owners.byInode.get(110_049), [
+    assert.deepEqual(owners.of(110_049), [
       { name: "svc1100", pid: 1100, unit: "svc1100.service", cmdline: "/usr/sbin/svc -p 1100" },
     ]);
     assert.deepEqual(
-      owners.byInode.get(100_000)?.map((p) => p.pid),
+      owners.of(100_000).map((p) => p.pid),
       [1000, 1001],
     );
     // 4242's comm is gone: skipped without a word; pipes are not wanted
     assert.deepEqual(
-      owners.byInode.get(100_001)?.map((p) => p.pid),
+      owners.of(100_001).map((p) => p.pid),
       [1000],
     );
   });
 
-  it("returns nothing when nothing is wanted", async () => {
-    assert.equal((await findSocketOwners(new Set(), root)).byInode.size, 0);
+  it("names nobody for an inode no process holds, or one only a pipe has", async () => {
+    const owners = await findSocketOwners(root);
+    assert.deepEqual(owners.of(999_999), []);
+    assert.deepEqual(owners.of(100_055), []);
+    assert.deepEqual(owners.of(0), []);
+  });
+
+  it("the native and the JavaScript walk name the same owners", async () => {
+    const native = ownersFrom(await walkSocketFds(root), root);
+    const js = ownersFrom(walkSocketFdsJs(root), root);
+    for (const inode of [...wanted, 100_055, 999_999]) assert.deepEqual(native.of(inode), js.of(inode));
+  });
+});
+
+describe("SortedHolders", () => {
+  it("finds each inode's pids in sorted, repeat-free pairs, as a map of them does", () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 40 }), fc.integer({ min: 1, max: 9 }))),
+        (list) => {
+          const pairs = [...new Map(list.map(([i, p]) => [`${i}/${p}`, [i, p] as const])).values()].sort(
+            (a, b) => a[0] - b[0] || a[1] - b[1],
+          );
+          const holders = new SortedHolders(Uint32Array.from(pairs.flat()));
+          for (let inode = -1; inode <= 41; inode++) {
+            const want = pairs.filter(([i]) => i === inode).map(([, p]) => p);
+            const n = holders.find(inode);
+            assert.deepEqual(
+              Array.from({ length: n }, (_, k) => holders.pid(k)),
+              want,
+            );
+          }
+        },
+      ),
+    );
   });
 });
 
