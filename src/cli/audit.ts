@@ -1,13 +1,14 @@
 /** `moat audit`: flags -> socket source -> classify -> render. No decisions here. */
 import { type Command, Option } from "commander";
-import { exitCodeFor } from "../audit/exit-code.js";
+import { collectGates } from "../audit/collect-gates.js";
 import { SEVERITIES, type Severity } from "../audit/types.js";
+import { readSockets } from "../host/sockets.js";
 import { addSourceOptions, type SourceFlags, sourceFrom } from "./source-options.js";
 
-const FORMATS = ["table", "json", "csv", "markdown"] as const;
-type Format = (typeof FORMATS)[number];
+export const FORMATS = ["table", "json", "csv", "markdown"] as const;
+export type Format = (typeof FORMATS)[number];
 
-interface AuditFlags extends SourceFlags {
+export interface AuditFlags extends SourceFlags {
   json?: boolean;
   format: Format;
   failOn?: Severity;
@@ -64,64 +65,14 @@ Examples:
 async function runAudit(flags: AuditFlags): Promise<void> {
   const source = sourceFrom(flags);
   // The socket table first: its /proc walk runs on other threads (natively) while the rest of the
-  // audit's code loads here, instead of after it (~20 ms of compiling before a 10,000-socket walk).
-  const [{ readSockets }, { collectGates }] = await Promise.all([
-    import("../host/sockets.js"),
-    import("../audit/collect-gates.js"),
-  ]);
+  // audit's code loads (audit-report.ts: catalog, classify, renderers), not after it.
   const reading = Promise.all([
     readSockets(source),
     collectGates(source, { filterFile: flags.filter, firewall: flags.firewall }),
   ]);
-  reading.catch(() => {}); // awaited below, after the imports
-  const [{ classify }, { loadCatalog }, { auditJsonParts, renderAuditCsv, renderAuditMarkdown }] =
-    await Promise.all([
-      import("../audit/classify.js"),
-      import("../catalog/load.js"),
-      import("../report/audit-formats.js"),
-    ]);
-  const catalog = await loadCatalog(flags.catalog);
-  const [table, { gates, warnings }] = await reading;
-  const report = classify(
-    { ...table, warnings: [...table.warnings, ...warnings] },
-    catalog,
-    new Date(),
-    gates,
-  );
-  if (flags.scanFrom !== undefined) {
-    // Loaded only here: a plain audit does not pay for the scanner's modules.
-    const [{ scanFromVantage }, { confirmFromOutside }] = await Promise.all([
-      import("../audit/vantage.js"),
-      import("../audit/confirm.js"),
-    ]);
-    const moat = [process.execPath, ...process.execArgv, process.argv[1] ?? ""];
-    const scan = await scanFromVantage({
-      from: flags.scanFrom,
-      audited: source,
-      findings: report.findings,
-      moat,
-    });
-    report.findings = confirmFromOutside(report.findings, scan);
-  }
-  const format: Format = flags.json ? "json" : flags.format;
-  const render: Record<Format, () => Promise<string | Iterable<string>>> = {
-    table: async () => {
-      const [{ renderAuditTable }, { colors, wantColor }] = await Promise.all([
-        import("../report/audit-table.js"),
-        import("../report/style.js"),
-      ]);
-      return renderAuditTable(report, {
-        colors: colors(flags.color && wantColor(process.stdout)),
-        all: flags.all === true,
-      });
-    },
-    json: async () => auditJsonParts(report),
-    csv: async () => renderAuditCsv(report),
-    markdown: async () => renderAuditMarkdown(report),
-  };
-  const out = await render[format]();
-  for (const part of typeof out === "string" ? [out] : out) process.stdout.write(part);
-  process.exitCode = exitCodeFor(report.findings, flags.failOn);
+  reading.catch(() => {}); // awaited in finishAudit
+  const { finishAudit } = await import("./audit-report.js");
+  await finishAudit(flags, source, reading);
 }
 
 export function registerAudit(program: Command): void {
