@@ -2,7 +2,6 @@
  * Reads catalog/services.yaml into an indexed Catalog, through a cache of the validated data so
  * that the common case loads neither the YAML parser nor the schema library (see parse.ts).
  */
-import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { join } from "node:path";
@@ -32,29 +31,44 @@ async function readCatalog(path: string): Promise<Catalog> {
     const reason = error instanceof Error ? error.message : String(error);
     throw new InputError(`cannot read the service catalog: ${reason}`, { file: path });
   }
-  const cacheFile = cachePath(text);
-  const cached = cacheFile === undefined ? undefined : readCache(cacheFile);
+  const cacheFile = cachePath(path);
+  const cached = cacheFile === undefined ? undefined : readCache(cacheFile, text);
   if (cached) return buildCatalog(cached);
   const { parseServices } = await import("./parse.js");
   const services = parseServices(text, path);
-  if (cacheFile !== undefined) writeCache(cacheFile, services);
+  if (cacheFile !== undefined) writeCache(cacheFile, text, services);
   return buildCatalog(services);
 }
 
 /*
  * The validated-data cache. Parsing the YAML and compiling the zod schema cost 100-500 ms in a cold
  * process, every command reads the catalog, and the file changes only with a release: so the
- * validated services are kept as JSON, keyed by a hash of the catalog text and of the schema's
- * source (a schema change, e.g. a new default, must not reuse old data). Any cache failure just
- * falls back to parsing.
+ * validated services are kept as JSON, one file per catalog path, together with the catalog text
+ * they came from and the schema's source (a schema change, e.g. a new default, must not reuse old
+ * data); they are used only when both are the same now. Comparing the text instead of hashing it
+ * keeps node:crypto (~15 M instructions to load and seed) out of every start. Any cache failure
+ * just falls back to parsing.
  */
-const CACHE_FORMAT = "moat-catalog-cache-1";
+const CACHE_FORMAT = "moat-catalog-cache-2";
 
-function cachePath(text: string): string | undefined {
+interface CacheFile {
+  format: string;
+  schema: string;
+  text: string;
+  services: Service[];
+}
+
+function cachePath(path: string): string | undefined {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
   if (process.env.MOAT_NO_CACHE || base === "") return undefined;
-  const hash = createHash("sha256").update(CACHE_FORMAT).update(schemaSource()).update(text);
-  return join(base, "moat", `catalog-${hash.digest("hex").slice(0, 32)}.json`);
+  return join(base, "moat", `catalog-${fnv1a(path)}.json`);
+}
+
+/** A short name for a path; two paths with one name only take turns in the cache (the text is compared). */
+function fnv1a(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return (hash >>> 0).toString(16).padStart(8, "0");
 }
 
 /** schema.ts next to this module under tsx; in the bundle, the bundle itself (any rebuild changes it). */
@@ -70,21 +84,24 @@ function schemaSource(): string {
   return "";
 }
 
-function readCache(file: string): Service[] | undefined {
+function readCache(file: string, text: string): Service[] | undefined {
   try {
-    const data: unknown = JSON.parse(readFileSync(file, "utf8"));
+    const data = JSON.parse(readFileSync(file, "utf8")) as Partial<CacheFile> | null;
     // Only this module writes these files, after validation; check the shape loosely.
-    return Array.isArray(data) && data.length > 0 ? (data as Service[]) : undefined;
+    if (data?.format !== CACHE_FORMAT || data.text !== text || data.schema !== schemaSource())
+      return undefined;
+    return Array.isArray(data.services) && data.services.length > 0 ? data.services : undefined;
   } catch {
     return undefined;
   }
 }
 
-function writeCache(file: string, services: readonly Service[]): void {
+function writeCache(file: string, text: string, services: readonly Service[]): void {
   try {
     mkdirSync(join(file, ".."), { recursive: true });
     const temporary = `${file}.${process.pid}.tmp`;
-    writeFileSync(temporary, JSON.stringify(services));
+    const data: CacheFile = { format: CACHE_FORMAT, schema: schemaSource(), text, services: [...services] };
+    writeFileSync(temporary, JSON.stringify(data));
     renameSync(temporary, file); // atomic: a concurrent reader sees the old file or the whole new one
   } catch {
     // A read-only or missing home directory only costs speed.

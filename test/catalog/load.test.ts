@@ -61,6 +61,19 @@ describe("loadCatalog", () => {
     assert.equal((await loadCatalog(file)).byId("memcached")?.name, "Memcached changed");
   });
 
+  it("keeps one cache file per catalog path: a change replaces it, and a damaged one is parsed around", async () => {
+    const file = join(cacheHome, "one-file.yaml");
+    const files = () => readdirSync(join(cacheHome, "moat")).filter((name) => !name.endsWith(".tmp"));
+    writeFileSync(file, TEXT);
+    await loadCatalog(file);
+    const before = files();
+    writeFileSync(file, TEXT.replace("name: Memcached", "name: Memcached again"));
+    await loadCatalog(file);
+    assert.deepEqual(files(), before);
+    for (const name of before) writeFileSync(join(cacheHome, "moat", name), "{not json");
+    assert.equal((await loadCatalog(file)).byId("memcached")?.name, "Memcached again");
+  });
+
   it("a file that does not exist is an InputError naming it", async () => {
     await assert.rejects(loadCatalog("/nonexistent/services.yaml"), (error: unknown) => {
       assert.ok(error instanceof InputError);
