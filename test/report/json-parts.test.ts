@@ -25,9 +25,9 @@ describe("prettyJsonParts", () => {
     );
   });
 
-  it("holds across part boundaries (256 elements each) and with strings JSON must escape", () => {
+  it("holds across part boundaries (128 elements each) and with strings JSON must escape", () => {
     const element = (i: number) => ({ i, text: `"quoted" \\ \n\u0000 ${"é✓"}`, nested: { list: [i, null] } });
-    for (const n of [0, 1, 255, 256, 257, 512, 513, 1000]) {
+    for (const n of [0, 1, 127, 128, 129, 255, 256, 257, 1000]) {
       const value = { head: "h", items: Array.from({ length: n }, (_, i) => element(i)), tail: [] };
       assert.equal(joined(value, "items"), expected(value), `${n} elements`);
     }
