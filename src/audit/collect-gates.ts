@@ -5,7 +5,7 @@
  */
 import { EnvironmentError } from "../errors.js";
 import type { SocketSourceSpec } from "../host/sockets.js";
-import { filterGate, firewallGate, type Gate } from "./gates.js";
+import type { Gate } from "./gates.js";
 
 export interface GateOptions {
   /** A packet filter file in front of the NIC (`--filter FILE`). */
@@ -20,9 +20,13 @@ export async function collectGates(
 ): Promise<{ gates: Gate[]; warnings: string[] }> {
   const gates: Gate[] = [];
   const warnings: string[] = [];
-  // Loaded on demand: the filter loader and the firewall parsers bring YAML and schema libraries.
+  // Loaded on demand: the filter loader and the firewall parsers bring YAML and schema libraries,
+  // and the rule evaluators behind the gates are not needed when there is no gate at all.
   if (options.filterFile !== undefined) {
-    const { loadFilter } = await import("../filter/load.js");
+    const [{ loadFilter }, { filterGate }] = await Promise.all([
+      import("../filter/load.js"),
+      import("./gates.js"),
+    ]);
     gates.push(filterGate(loadFilter(options.filterFile), options.filterFile));
   }
   if (!options.firewall) return { gates, warnings };
@@ -36,7 +40,10 @@ export async function collectGates(
     );
     return { gates, warnings };
   }
-  const { readHostFirewall } = await import("../host/firewall/read.js");
+  const [{ readHostFirewall }, { firewallGate }] = await Promise.all([
+    import("../host/firewall/read.js"),
+    import("./gates.js"),
+  ]);
   try {
     const firewall = await readHostFirewall(source.kind === "netns" ? { netns: source.name } : {});
     warnings.push(...firewall.warnings);

@@ -9,6 +9,8 @@ import { loadCatalog } from "../catalog/load.js";
 import type { SocketSourceSpec } from "../host/sockets.js";
 import type { SocketTable } from "../host/types.js";
 import { auditJsonParts, renderAuditCsv, renderAuditMarkdown } from "../report/audit-formats.js";
+import { renderAuditTable } from "../report/audit-table.js";
+import { colors, wantColor } from "../report/style.js";
 import type { AuditFlags, Format } from "./audit.js";
 
 export async function finishAudit(
@@ -40,22 +42,17 @@ export async function finishAudit(
     report.findings = confirmFromOutside(report.findings, scan);
   }
   const format: Format = flags.json ? "json" : flags.format;
-  const render: Record<Format, () => Promise<string | Iterable<string>>> = {
-    table: async () => {
-      const [{ renderAuditTable }, { colors, wantColor }] = await Promise.all([
-        import("../report/audit-table.js"),
-        import("../report/style.js"),
-      ]);
-      return renderAuditTable(report, {
+  const render: Record<Format, () => string | Iterable<string>> = {
+    table: () =>
+      renderAuditTable(report, {
         colors: colors(flags.color && wantColor(process.stdout)),
         all: flags.all === true,
-      });
-    },
-    json: async () => auditJsonParts(report),
-    csv: async () => renderAuditCsv(report),
-    markdown: async () => renderAuditMarkdown(report),
+      }),
+    json: () => auditJsonParts(report),
+    csv: () => renderAuditCsv(report),
+    markdown: () => renderAuditMarkdown(report),
   };
-  const out = await render[format]();
+  const out = render[format]();
   for (const part of typeof out === "string" ? [out] : out) process.stdout.write(part);
   process.exitCode = exitCodeFor(report.findings, flags.failOn);
 }
