@@ -3,7 +3,6 @@
 import { basename } from "node:path";
 import { readAllNetns, readNamedNetns } from "./netns.js";
 import { readProcSockets } from "./procfs.js";
-import { readSsFile } from "./ss.js";
 import type { SocketTable } from "./types.js";
 
 export type SocketSourceSpec =
@@ -28,7 +27,9 @@ export async function readSockets(source: SocketSourceSpec): Promise<SocketTable
       return readNamedNetns(source.name);
     case "all-netns":
       return readAllNetns();
-    case "ss":
+    case "ss": {
+      // Loaded only here: the ss parser and its table of service names are half the host code.
+      const { readSsFile } = await import("./ss.js");
       // ss text carries no host name: name the file it came from rather than pretend it is this host.
       return {
         source: `ss:${source.file}`,
@@ -36,5 +37,6 @@ export async function readSockets(source: SocketSourceSpec): Promise<SocketTable
         sockets: await readSsFile(source.file),
         warnings: [],
       };
+    }
   }
 }
