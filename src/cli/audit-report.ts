@@ -12,6 +12,7 @@ import { auditJsonParts, renderAuditCsv, renderAuditMarkdown } from "../report/a
 import { renderAuditTable } from "../report/audit-table.js";
 import { colors, wantColor } from "../report/style.js";
 import type { AuditFlags, Format } from "./audit.js";
+import { writeParts } from "./write-parts.js";
 
 export async function finishAudit(
   flags: AuditFlags,
@@ -53,6 +54,6 @@ export async function finishAudit(
     markdown: () => renderAuditMarkdown(report),
   };
   const out = render[format]();
-  for (const part of typeof out === "string" ? [out] : out) process.stdout.write(part);
+  writeParts(typeof out === "string" ? [out] : out);
   process.exitCode = exitCodeFor(report.findings, flags.failOn);
 }
