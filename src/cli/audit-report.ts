@@ -54,6 +54,6 @@ export async function finishAudit(
     markdown: () => renderAuditMarkdown(report),
   };
   const out = render[format]();
-  writeParts(typeof out === "string" ? [out] : out);
+  await writeParts(typeof out === "string" ? [out] : out);
   process.exitCode = exitCodeFor(report.findings, flags.failOn);
 }

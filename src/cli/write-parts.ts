@@ -3,8 +3,11 @@
  * /dev/null), each part goes straight to the descriptor with writeSync, which is what
  * process.stdout does for files anyway, minus the Buffer it makes of every part first: for a
  * 7 MB JSON report, ~6 ms of encoding into new Buffers and the garbage collections they bring.
- * Pipes, sockets and terminals go through process.stdout, which waits for a slow reader.
+ * Pipes, sockets and terminals go through process.stdout, and the next part is made only once the
+ * stream has taken the last one ("drain"): a reader slower than the report would otherwise leave
+ * every part queued in memory at once, surviving collections until written.
  */
+import { once } from "node:events";
 import { fstatSync, writeSync } from "node:fs";
 import { isatty } from "node:tty";
 
@@ -18,11 +21,14 @@ export function isPlainFile(fd: number): boolean {
   }
 }
 
-export function writeParts(parts: Iterable<string>, stream: NodeJS.WriteStream = process.stdout): void {
+export async function writeParts(
+  parts: Iterable<string>,
+  stream: NodeJS.WriteStream = process.stdout,
+): Promise<void> {
   const fd = (stream as { fd?: unknown }).fd;
   if (typeof fd === "number" && isPlainFile(fd)) {
     for (const part of parts) writeSync(fd, part);
-  } else {
-    for (const part of parts) stream.write(part);
+    return;
   }
+  for (const part of parts) if (!stream.write(part)) await once(stream, "drain");
 }
