@@ -43,8 +43,8 @@ async function readCatalog(path: string): Promise<Catalog> {
 /*
  * The validated-data cache. Parsing the YAML and compiling the zod schema cost 100-500 ms in a cold
  * process, every command reads the catalog, and the file changes only with a release: so the
- * validated services are kept as JSON, one file per catalog path, together with the catalog text
- * they came from and the schema's source (a schema change, e.g. a new default, must not reuse old
+ * validated services are kept as JSON, one file per catalog path (and schema file), with the text
+ * they came from and the schema's version (a schema change, e.g. a new default, must not reuse old
  * data); they are used only when both are the same now. Comparing the text instead of hashing it
  * keeps node:crypto (~15 M instructions to load and seed) out of every start. Any cache failure
  * just falls back to parsing.
@@ -61,34 +61,46 @@ interface CacheFile {
 function cachePath(path: string): string | undefined {
   const base = process.env.XDG_CACHE_HOME || join(homedir(), ".cache");
   if (process.env.MOAT_NO_CACHE || base === "") return undefined;
-  return join(base, "moat", `catalog-${fnv1a(path)}.json`);
+  // The schema's file in the name as well: the sources (tsx) and the bundle keep files of their own
+  // instead of overwriting each other's, and a rebuild reuses the bundle's (the content decides).
+  return join(base, "moat", `catalog-${fnv1a(`${path}\0${schemaSource().file}`)}.json`);
 }
 
-/** A short name for a path; two paths with one name only take turns in the cache (the text is compared). */
+/** A short name for a text; two texts with one name only take turns in the cache (its content is checked). */
 function fnv1a(text: string): string {
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
   return (hash >>> 0).toString(16).padStart(8, "0");
 }
 
-/** schema.ts next to this module under tsx; in the bundle, the bundle itself (any rebuild changes it). */
-function schemaSource(): string {
+let schema: { file: string; version: string } | undefined;
+
+/**
+ * schema.ts next to this module under tsx; in the bundle, the bundle file itself. `version` changes
+ * with any edit or rebuild of it.
+ */
+function schemaSource(): { file: string; version: string } {
+  schema ??= findSchema();
+  return schema;
+}
+
+function findSchema(): { file: string; version: string } {
   for (const url of [new URL("./schema.ts", import.meta.url), new URL(import.meta.url)]) {
     try {
       const { mtimeMs, size } = statSync(url);
-      return `${url.pathname}:${mtimeMs}:${size}`;
+      return { file: url.pathname, version: `${url.pathname}:${mtimeMs}:${size}` };
     } catch {
       // not there: try the next
     }
   }
-  return "";
+  return { file: "", version: "" };
 }
 
 function readCache(file: string, text: string): Service[] | undefined {
   try {
     const data = JSON.parse(readFileSync(file, "utf8")) as Partial<CacheFile> | null;
     // Only this module writes these files, after validation; check the shape loosely.
-    if (data?.format !== CACHE_FORMAT || data.text !== text || data.schema !== schemaSource())
+    if (data?.format !== CACHE_FORMAT || data.text !== text || data.schema !== schemaSource().version)
       return undefined;
     return Array.isArray(data.services) && data.services.length > 0 ? data.services : undefined;
   } catch {
@@ -100,7 +112,12 @@ function writeCache(file: string, text: string, services: readonly Service[]): v
   try {
     mkdirSync(join(file, ".."), { recursive: true });
     const temporary = `${file}.${process.pid}.tmp`;
-    const data: CacheFile = { format: CACHE_FORMAT, schema: schemaSource(), text, services: [...services] };
+    const data: CacheFile = {
+      format: CACHE_FORMAT,
+      schema: schemaSource().version,
+      text,
+      services: [...services],
+    };
     writeFileSync(temporary, JSON.stringify(data));
     renameSync(temporary, file); // atomic: a concurrent reader sees the old file or the whole new one
   } catch {
