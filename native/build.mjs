@@ -8,6 +8,8 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const SOURCE = join(ROOT, "native/moat.c");
+/** Every C file of the one addon: moat.c (audit's socket readers) and udp.c (scan's UDP socket). */
+export const SOURCES = [SOURCE, join(ROOT, "native/udp.c")];
 export const ADDON = join(ROOT, "dist/native/moat.node");
 
 /** Directories that may hold node_api.h: next to this node, npm's nodedir, Debian's nodejs-dev. */
@@ -31,7 +33,7 @@ export function buildNative(out = ADDON) {
       ["-O2", "-std=c11", "-Wall", "-Wextra", "-fPIC", "-shared", "-fvisibility=hidden"].concat([
         "-I",
         include,
-        SOURCE,
+        ...SOURCES,
         "-o",
         out,
         "-lpthread",

@@ -603,7 +603,11 @@ static napi_value socket_fds(napi_env env, napi_callback_info info) {
   return promise;
 }
 
+/* native/udp.c: moat scan's UDP socket, registered into the same addon. */
+void moat_udp_register(napi_env env, napi_value exports);
+
 NAPI_MODULE_INIT() {
+  moat_udp_register(env, exports);
   napi_property_descriptor props[] = {
       {"listeners", NULL, listeners, NULL, NULL, NULL, napi_enumerable, NULL},
       {"socketFds", NULL, socket_fds, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -200,28 +200,29 @@ async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
   try {
     if (format === "table") out.write(scanTableHeader(layout, c));
     if (format === "csv") out.write(scanCsvHeader());
-    for await (const r of scanner.results()) {
-      counts[r.state]++;
-      if (r.state === "open") severities[r.severity]++;
-      if (flags.failOn !== undefined && r.state === "open" && atLeast(r.severity, flags.failOn))
-        failed = true;
-      let line: string | undefined;
-      if (format === "json") line = scanJsonLine(r);
-      else if (shownInReport(r, all))
-        line = format === "csv" ? scanCsvRow(r, new Date()) : scanTableRow(r, layout, c);
-      if (line !== undefined) {
-        clearProgress();
-        const wait = out.write(line);
-        if (wait !== null) await wait;
+    for await (const batch of scanner.batches())
+      for (const r of batch) {
+        counts[r.state]++;
+        if (r.state === "open") severities[r.severity]++;
+        if (flags.failOn !== undefined && r.state === "open" && atLeast(r.severity, flags.failOn))
+          failed = true;
+        let line: string | undefined;
+        if (format === "json") line = scanJsonLine(r);
+        else if (shownInReport(r, all))
+          line = format === "csv" ? scanCsvRow(r, new Date()) : scanTableRow(r, layout, c);
+        if (line !== undefined) {
+          clearProgress();
+          const wait = out.write(line);
+          if (wait !== null) await wait;
+        }
+        const now = performance.now();
+        if (showProgress && now - lastProgress > 200) {
+          lastProgress = now;
+          process.stderr.write(
+            `\r${progressLine(scanner.done + scanner.skipped, scanner.total, now - started)}\x1b[K`,
+          );
+        }
       }
-      const now = performance.now();
-      if (showProgress && now - lastProgress > 200) {
-        lastProgress = now;
-        process.stderr.write(
-          `\r${progressLine(scanner.done + scanner.skipped, scanner.total, now - started)}\x1b[K`,
-        );
-      }
-    }
   } finally {
     clearProgress();
     out.flush();

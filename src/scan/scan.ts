@@ -138,32 +138,40 @@ export class Scanner {
   }
 
   async *results(): AsyncGenerator<ScanResult> {
+    for await (const batch of this.batches()) yield* batch;
+  }
+
+  /** The results as they are decided, those of one engine turn at a time (see UdpEngine.batches). */
+  async *batches(): AsyncGenerator<ScanResult[]> {
     const { options } = this;
     const udpJobs = this.jobs<UdpProbe>("udp", byPort(options.udpProbes), [
       GENERIC_UDP_PROBE,
     ]) as Iterable<UdpJob>;
     const tcpJobs = this.jobs<TcpProbe>("tcp", byPort(options.tcpProbes), []) as Iterable<TcpJob>;
-    const sources: AsyncGenerator<ScanResult>[] = [];
-    if (options.ports.udp.length > 0) sources.push(this.map(this.udp.run(udpJobs), (o) => this.fromUdp(o)));
-    if (options.ports.tcp.length > 0) sources.push(this.map(this.tcp.run(tcpJobs), (o) => this.fromTcp(o)));
-    let taken: ScanResult | null = null;
+    const sources: AsyncGenerator<ScanResult[]>[] = [];
+    if (options.ports.udp.length > 0)
+      sources.push(mapBatches(this.udp.batches(udpJobs), (o) => this.fromUdp(o)));
+    if (options.ports.tcp.length > 0)
+      sources.push(mapBatches(oneByOne(this.tcp.run(tcpJobs)), (o) => this.fromTcp(o)));
+    let taken: ScanResult[] | null = null;
     try {
-      for await (const result of merge(sources)) {
-        this.done++;
-        taken = result;
-        yield result;
-        options.state?.record(result.protocol, result.ip, result.port);
+      for await (const batch of merge(sources)) {
+        this.done += batch.length;
+        taken = batch;
+        yield batch;
+        this.record(batch);
         taken = null;
       }
     } finally {
       // The consumer stopped right after taking `taken` (break, interruption): it has it.
-      if (taken !== null) options.state?.record(taken.protocol, taken.ip, taken.port);
+      if (taken !== null) this.record(taken);
       this.stop.abort();
     }
   }
 
-  private async *map<T>(source: AsyncIterable<T>, f: (value: T) => ScanResult): AsyncGenerator<ScanResult> {
-    for await (const value of source) yield f(value);
+  private record(batch: readonly ScanResult[]): void {
+    const { state } = this.options;
+    if (state !== undefined) for (const r of batch) state.record(r.protocol, r.ip, r.port);
   }
 
   private service(id: string | null, port: number, protocol: Protocol): Service | undefined {
@@ -283,6 +291,17 @@ export function scanSeverity(
   }
   const judged = judgeSeverity("exposed", "public", service, risks);
   return unconfirmed && (judged === "medium" || judged === "low" || judged === "info") ? "high" : judged;
+}
+
+async function* mapBatches<T>(
+  source: AsyncIterable<T[]>,
+  f: (value: T) => ScanResult,
+): AsyncGenerator<ScanResult[]> {
+  for await (const batch of source) yield batch.map(f);
+}
+
+async function* oneByOne<T>(source: AsyncIterable<T>): AsyncGenerator<T[]> {
+  for await (const value of source) yield [value];
 }
 
 /** Values of several async iterators as they come. */

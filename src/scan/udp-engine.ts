@@ -70,6 +70,7 @@ import type { Family } from "../host/types.js";
 import type { Cookie, ProbeResult, UdpProbe } from "./probes/types.js";
 import type { RateLimiter } from "./rate.js";
 import { scanTrace } from "./trace.js";
+import { type Destination, destination, NativeUdpSocket, udpAddon } from "./udp-native.js";
 import { clamp, RttEstimator, WaitQueue } from "./udp-timing.js";
 
 export type UdpState = "open" | "closed" | "filtered" | "open|filtered";
@@ -128,6 +129,11 @@ export interface UdpEngineOptions {
   maxInFlight?: number;
   /** Families to open sockets for (default both; a host without IPv6 then fails at start). */
   families?: readonly Family[];
+  /**
+   * Use the native socket (udp-native.ts) when the addon is there (default true): every probe on
+   * one unconnected socket per family that still sees ICMP errors, so `closed` needs no retry.
+   */
+  native?: boolean;
   signal?: AbortSignal;
 }
 
@@ -170,6 +176,8 @@ interface JobState {
   job: UdpJob;
   remaining: number;
   outcomes: UdpProbeOutcome[];
+  /** Where the native socket sends it (null: dgram sockets). */
+  to: Destination | null;
 }
 
 interface Request {
@@ -195,7 +203,8 @@ interface Request {
   icmp: "closed" | "filtered" | null;
   /** Where it is registered for replies. */
   fast: FastSocket | null;
-  key: string;
+  /** (address, port) in the form of its socket's pending map. */
+  key: string | number;
   chain: Request | null;
   conn: Conn | null;
   /**
@@ -229,10 +238,12 @@ interface ReadCount {
   reads: number;
 }
 
+/** An unconnected socket: Node's dgram, or the native one, which also reports ICMP errors. */
 interface FastSocket extends ReadCount {
-  socket: dgram.Socket;
+  socket: dgram.Socket | null;
+  native: NativeUdpSocket | null;
   port: number;
-  pending: Map<string, Request>;
+  pending: Map<string | number, Request>;
 }
 
 interface Conn extends ReadCount {
@@ -282,6 +293,8 @@ export class UdpEngine {
   private readonly opts: Required<Omit<UdpEngineOptions, "signal">> & { signal: AbortSignal | undefined };
   private readonly ids = new RandomIds();
   private readonly fast: Record<Family, FastSocket[]> = { ipv4: [], ipv6: [] };
+  /** The family's unconnected socket is the native one: it sees ICMP errors, no connected sockets needed. */
+  private readonly nativeFamily: Record<Family, boolean> = { ipv4: false, ipv6: false };
   private readonly conns: Conn[] = [];
   private readonly freeConns: Record<Family, Conn[]> = { ipv4: [], ipv6: [] };
   private connLimit: number;
@@ -310,7 +323,7 @@ export class UdpEngine {
   private inFlight = 0;
   private jobs: Iterator<UdpJob> | null = null;
   private jobsDone = false;
-  private readonly results: UdpOutcome[] = [];
+  private results: UdpOutcome[] = [];
   private wake: (() => void) | null = null;
   private failure: unknown = null;
   private pumpTimer: NodeJS.Timeout | null = null;
@@ -331,6 +344,7 @@ export class UdpEngine {
       connectedPoolSize: 512,
       maxInFlight: 65536,
       families: ["ipv4", "ipv6"],
+      native: true,
       ...options,
       signal: options.signal,
     };
@@ -367,6 +381,15 @@ export class UdpEngine {
 
   /** Runs the jobs; yields one outcome per job as soon as all its probes are decided. */
   async *run(jobs: Iterable<UdpJob>): AsyncGenerator<UdpOutcome> {
+    for await (const batch of this.batches(jobs)) yield* batch;
+  }
+
+  /**
+   * The same outcomes, a batch at a time: those decided since the consumer last asked. One await
+   * per batch instead of one per job (with thousands of closed ports decided in one turn, the
+   * promise round trips of a generator chain were a good part of a scan's CPU).
+   */
+  async *batches(jobs: Iterable<UdpJob>): AsyncGenerator<UdpOutcome[]> {
     this.jobs = jobs[Symbol.iterator]();
     this.trace?.first("start");
     for (const family of this.opts.families) await this.openPool(family);
@@ -382,10 +405,11 @@ export class UdpEngine {
       for (;;) {
         if (this.failure !== null) throw this.failure;
         if (this.opts.signal?.aborted) return;
-        const next = this.results.shift();
-        if (next !== undefined) {
-          if (this.results.length < MAX_QUEUED_RESULTS / 2) this.schedulePump();
-          yield next;
+        if (this.results.length > 0) {
+          const batch = this.results;
+          this.results = [];
+          this.schedulePump(); // room for more requests now
+          yield batch;
           continue;
         }
         if (this.finished()) return;
@@ -418,7 +442,11 @@ export class UdpEngine {
     if (this.sweepImmediate) clearImmediate(this.sweepImmediate);
     if (this.pumpTimer) clearTimeout(this.pumpTimer);
     if (this.pumpImmediate) clearImmediate(this.pumpImmediate);
-    for (const family of ["ipv4", "ipv6"] as const) for (const f of this.fast[family]) f.socket.close();
+    for (const family of ["ipv4", "ipv6"] as const)
+      for (const f of this.fast[family]) {
+        f.socket?.close();
+        f.native?.close();
+      }
     for (const conn of this.conns) conn.socket.close();
     this.conns.length = 0;
   }
@@ -444,7 +472,11 @@ export class UdpEngine {
   private pump(): void {
     if (this.opts.signal?.aborted || this.failure !== null) return;
     try {
-      const budget = this.holdForBacklog(performance.now()) ? 0 : this.opts.rate.available(SEND_BATCH);
+      // While the native socket still holds datagrams it could not hand over, add none: a request's
+      // clock starts when it is queued, so the queue must stay short.
+      const full = this.flushNative();
+      const budget =
+        full || this.holdForBacklog(performance.now()) ? 0 : this.opts.rate.available(SEND_BATCH);
       let sent = 0;
       let idle = false;
       while (sent < budget) {
@@ -456,9 +488,11 @@ export class UdpEngine {
         sent += n;
       }
       this.opts.rate.take(sent);
-      if (!idle) {
-        // More to send: come back after the event loop has read replies (or when tokens return).
-        const wait = this.opts.rate.waitMs();
+      const left = this.flushNative();
+      if (!idle || left) {
+        // More to send: come back after the event loop has read replies (or when tokens return, or
+        // the native socket has room again).
+        const wait = left ? 1 : this.opts.rate.waitMs();
         if (wait <= 0) this.schedulePump();
         else if (this.pumpTimer === null)
           this.pumpTimer = setTimeout(
@@ -475,6 +509,18 @@ export class UdpEngine {
     }
   }
 
+  /** Hands the native sockets' queued datagrams to the kernel; true when some had to stay queued. */
+  private flushNative(): boolean {
+    let left = false;
+    for (const family of this.opts.families)
+      for (const f of this.fast[family]) {
+        if (f.native === null) continue;
+        for (const code of f.native.flush()) this.countSendError(code);
+        left ||= f.native.queued;
+      }
+    return left;
+  }
+
   /** Sends one datagram (a retry first, else the next job's requests): the number of datagrams sent. */
   private sendNext(): number {
     while (this.retryHead < this.retryQueue.length) {
@@ -484,7 +530,7 @@ export class UdpEngine {
         this.retryHead++;
         continue;
       }
-      if (req.rider) {
+      if (req.rider || this.nativeFamily[req.owner.job.family]) {
         this.retryHead++;
         this.sendFast(req);
       } else if (req.conn !== null) {
@@ -523,7 +569,8 @@ export class UdpEngine {
   }
 
   private start(job: UdpJob): number {
-    const owner: JobState = { job, remaining: job.probes.length, outcomes: new Array(job.probes.length) };
+    const to = this.nativeFamily[job.family] ? destination(job.ip, job.family, job.port) : null;
+    const owner: JobState = { job, remaining: job.probes.length, outcomes: new Array(job.probes.length), to };
     if (job.probes.length === 0) {
       this.results.push({ job, probes: [] });
       this.poke();
@@ -549,7 +596,7 @@ export class UdpEngine {
         responseBytes: 0,
         icmp: null,
         fast: null,
-        key: `${job.port}/${job.ip}`,
+        key: to?.key ?? `${job.port}/${job.ip}`,
         chain: null,
         conn: null,
         riders: null,
@@ -588,6 +635,31 @@ export class UdpEngine {
 
   /** Binds the unconnected sockets of a family before anything is sent: the cookie needs their ports. */
   private async openPool(family: Family): Promise<void> {
+    const addon = this.opts.native ? udpAddon() : null;
+    if (addon !== null) {
+      // One is enough: it reads all there is whenever it is readable (libuv's dgram reads 32).
+      const fast: FastSocket = {
+        socket: null,
+        native: null,
+        port: 0,
+        pending: new Map(),
+        readTurn: 0,
+        reads: 0,
+      };
+      fast.native = new NativeUdpSocket(
+        addon,
+        family,
+        {
+          datagram: (key, msg) => this.onFastReply(fast, msg, key),
+          icmp: (key, code) => this.onFastIcmp(fast, key, code),
+        },
+        () => this.noteBacklog(fast),
+      );
+      fast.port = fast.native.port;
+      this.fast[family].push(fast);
+      this.nativeFamily[family] = true;
+      return;
+    }
     for (let i = 0; i < this.opts.poolSize; i++) {
       const socket = dgram.createSocket({
         type: family === "ipv4" ? "udp4" : "udp6",
@@ -595,7 +667,7 @@ export class UdpEngine {
         recvBufferSize: RECV_BUFFER,
         lookup: literalLookup,
       });
-      const fast: FastSocket = { socket, port: 0, pending: new Map(), readTurn: 0, reads: 0 };
+      const fast: FastSocket = { socket, native: null, port: 0, pending: new Map(), readTurn: 0, reads: 0 };
       this.fast[family].push(fast);
       await new Promise<void>((resolve, reject) => {
         socket.once("error", reject);
@@ -605,14 +677,21 @@ export class UdpEngine {
         });
       });
       fast.port = socket.address().port;
-      socket.on("message", (msg, rinfo) => this.onFastReply(fast, msg, rinfo));
+      socket.on("message", (msg, rinfo) => this.onFastReply(fast, msg, `${rinfo.port}/${rinfo.address}`));
       socket.on("error", (error) => this.countSendError(error));
     }
   }
 
-  /** A first attempt: on a connected socket when a retry will follow and one is free (see above). */
+  /**
+   * A first attempt: on a connected socket when a retry will follow and one is free (see above);
+   * the native socket needs none.
+   */
   private sendFirst(req: Request): void {
-    const conn = this.opts.retries > 0 && this.connLimit > 0 ? this.acquireConn(req.owner.job.family) : null;
+    const { family } = req.owner.job;
+    const conn =
+      this.opts.retries > 0 && this.connLimit > 0 && !this.nativeFamily[family]
+        ? this.acquireConn(family)
+        : null;
     if (conn === null) this.sendFast(req);
     else this.sendConnected(req, conn);
   }
@@ -635,7 +714,8 @@ export class UdpEngine {
     this.stats.sent++;
     this.trace?.first("send1");
     this.trace?.last("sendN");
-    fast.socket.send(payload, job.port, job.ip, this.onFastSent);
+    if (fast.native !== null) fast.native.queue(req.owner.to!, payload);
+    else fast.socket!.send(payload, job.port, job.ip, this.onFastSent);
   }
 
   /** The kernel picks the port at bind; Node reports it once the bind completed, which is immediate for UDP. */
@@ -848,14 +928,11 @@ export class UdpEngine {
 
   // --------------------------------------------------------------------------------- receiving
 
-  private onFastReply(fast: FastSocket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+  /** A datagram from (address, port) `key` to an unconnected socket. */
+  private onFastReply(fast: FastSocket, msg: Buffer, key: string | number): void {
     this.stats.received++;
-    this.noteRead(fast);
-    for (
-      let req: Request | null | undefined = fast.pending.get(`${rinfo.port}/${rinfo.address}`);
-      req;
-      req = req.chain
-    ) {
+    if (fast.socket !== null) this.noteRead(fast);
+    for (let req: Request | null | undefined = fast.pending.get(key); req; req = req.chain) {
       if (req.phase === Phase.Done) continue;
       const sentAt = this.answers(req, msg, fast.port);
       if (sentAt !== NO_MATCH) {
@@ -864,6 +941,36 @@ export class UdpEngine {
       }
     }
     this.stats.stray++;
+  }
+
+  /**
+   * An ICMP error to a datagram the native socket sent to `key`: no socket there (closed), or no
+   * way there (filtered), for every request waiting at that (address, port), as on a connected socket.
+   */
+  private onFastIcmp(fast: FastSocket, key: string | number, code: string): void {
+    const verdict = code === "ECONNREFUSED" ? "closed" : ICMP_FILTERED.has(code) ? "filtered" : null;
+    if (verdict === null) return;
+    let sampled = false;
+    for (let req: Request | null | undefined = fast.pending.get(key); req; ) {
+      const next: Request | null = req.chain; // finish() unlinks req
+      if (req.phase === Phase.Waiting) {
+        // A round-trip sample only from a request with one datagram out (Karn).
+        if (!sampled && req.attempt === 1 && req.since !== -1) {
+          this.sampleRtt(performance.now() - req.sentAt, false);
+          sampled = true;
+        }
+        req.icmp = verdict;
+        this.finish(req);
+      }
+      req = next;
+    }
+  }
+
+  /** The native socket stopped reading with more to read: as a dgram socket that gave libuv its 32. */
+  private noteBacklog(fast: FastSocket): void {
+    this.noteRead(fast);
+    fast.reads = UV_READS_PER_POLL;
+    if (fast.reads > this.busiestRead) this.busiestRead = fast.reads;
   }
 
   private matches(req: Request, msg: Buffer, cookie: Cookie): boolean {
@@ -1027,8 +1134,8 @@ export class UdpEngine {
     }
   }
 
-  private countSendError(error: Error): void {
-    const code = (error as NodeJS.ErrnoException).code ?? error.message;
+  private countSendError(error: Error | string): void {
+    const code = typeof error === "string" ? error : ((error as NodeJS.ErrnoException).code ?? error.message);
     this.stats.sendErrors[code] = (this.stats.sendErrors[code] ?? 0) + 1;
   }
 }

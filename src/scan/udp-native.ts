@@ -1,0 +1,221 @@
+/**
+ * The native UDP socket of `moat scan` (native/udp.c, in the addon `npm run build` compiles): one
+ * unconnected socket per family that sends every probe in batches (sendmmsg) and still learns which
+ * ports are closed, from the ICMP errors IP_RECVERR queues on it. Node's dgram sees those errors only
+ * on a connected socket, one per (address, port): the engine's fallback when the addon is missing
+ * or MOAT_NATIVE=0. Replies and errors are read on the JavaScript thread when libuv says the socket
+ * is readable, all there is at once, and handed over as one buffer of records (decodeEvents).
+ */
+import { constants } from "node:os";
+import ipaddr from "ipaddr.js";
+import { ADDON_URL, loadAddon } from "../host/native.js";
+import type { Family } from "../host/types.js";
+import { parseIpv4Number } from "../net/cidr.js";
+
+/** The scan's functions of the addon (native/udp.c says what each does). */
+export interface UdpAddon {
+  udpOpen(
+    family: 4 | 6,
+    bufferBytes: number,
+    onEvents: (events: Buffer, more: boolean) => void,
+    threaded: boolean,
+  ): unknown;
+  udpPort(handle: unknown): number;
+  udpSend(handle: unknown, records: Buffer, start: number, end: number, errors: Int32Array): number;
+  udpClose(handle: unknown): void;
+  udpParseError(name: Buffer, control: Buffer): Buffer | null;
+}
+
+/** Record layouts shared with native/udp.c. */
+export const SEND_HEADER = 20;
+export const EVENT_HEADER = 24;
+const EV_DATAGRAM = 1;
+const EV_ICMP = 2;
+
+let cached: UdpAddon | null | undefined;
+
+/** The addon's UDP functions, loaded once; null when absent, built before udp.c, or MOAT_NATIVE=0. */
+export function udpAddon(): UdpAddon | null {
+  if (cached === undefined) {
+    const addon =
+      process.env.MOAT_NATIVE === "0" ? null : (loadAddon(ADDON_URL.pathname) as Partial<UdpAddon> | null);
+    cached = typeof addon?.udpOpen === "function" ? (addon as UdpAddon) : null;
+  }
+  return cached;
+}
+
+/** What the socket reports; `key` is the (address, port) key of `destinationKey` for the same pair. */
+export interface UdpEventHandler {
+  datagram(key: number | string, payload: Buffer): void;
+  /** An ICMP error to a datagram we sent there; `code` is its errno name (ECONNREFUSED: port unreachable). */
+  icmp(key: number | string, code: string): void;
+}
+
+/**
+ * The pending-request key of an (address, port): a number for IPv4 (address · 2^16 + port, exact in
+ * a double), text for IPv6. Computed from the bytes on the wire, never from address text, so
+ * that no formatting choice (zero compression, IPv4-mapped forms) can miss a match.
+ */
+export function ipv4Key(address: number, port: number): number {
+  return address * 65536 + port;
+}
+
+function ipv6Key(bytes: Uint8Array, at: number, port: number): string {
+  return `${port}/${Buffer.from(bytes.buffer, bytes.byteOffset + at, 16).toString("hex")}`;
+}
+
+/** Where a job's datagrams go, in the forms the socket needs: its key and its address bytes. */
+export interface Destination {
+  key: number | string;
+  /** IPv4 as a 32-bit number, IPv6 as 16 bytes. */
+  address: number | Uint8Array;
+  port: number;
+}
+
+export function destination(ip: string, family: Family, port: number): Destination {
+  if (family === "ipv4") {
+    const address = parseIpv4Number(ip);
+    if (address < 0) throw new Error(`not an IPv4 address: ${ip}`);
+    return { key: ipv4Key(address, port), address, port };
+  }
+  const bytes = Uint8Array.from(ipaddr.IPv6.parse(ip).toByteArray());
+  return { key: ipv6Key(bytes, 0, port), address: bytes, port };
+}
+
+/** errno number -> name (ECONNREFUSED ...), as Node's dgram reports them. */
+const ERRNO_NAMES = new Map<number, string>(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+export function errnoName(n: number): string {
+  return ERRNO_NAMES.get(n) ?? `errno ${n}`;
+}
+
+/**
+ * Decodes a buffer of event records (layout in native/udp.c). Payloads are views into `events`,
+ * not copies. A record that does not fit, or of an unknown kind or family, ends the decoding:
+ * the bytes come from our own addon, so that is a bug to stop at, not data to guess around.
+ * Returns the number of records decoded.
+ */
+export function decodeEvents(events: Buffer, on: UdpEventHandler): number {
+  let count = 0;
+  let at = 0;
+  while (events.length - at >= EVENT_HEADER) {
+    const kind = events[at]!;
+    const family = events[at + 1]!;
+    const port = (events[at + 2]! << 8) | events[at + 3]!;
+    if (family !== 4 && family !== 6) break;
+    const key =
+      family === 4
+        ? ipv4Key(
+            events[at + 8]! * 0x1000000 +
+              ((events[at + 9]! << 16) | (events[at + 10]! << 8) | events[at + 11]!),
+            port,
+          )
+        : ipv6Key(events, at + 8, port);
+    if (kind === EV_DATAGRAM) {
+      const length = events.readUInt32LE(at + 4);
+      const start = at + EVENT_HEADER;
+      if (events.length - start < length) break;
+      on.datagram(key, events.subarray(start, start + length));
+      at = start + length;
+    } else if (kind === EV_ICMP) {
+      on.icmp(key, errnoName(events[at + 7]!));
+      at += EVENT_HEADER;
+    } else {
+      break;
+    }
+    count++;
+  }
+  return count;
+}
+
+const SEND_BUFFER = 1 << 20;
+const SOCKET_BUFFER = 4 << 20;
+
+/**
+ * One native socket: `queue` adds a datagram to the next batch, `flush` hands the batch to the
+ * kernel without blocking. What the kernel could not take yet (its send buffer full) stays queued
+ * for the next flush.
+ */
+export class NativeUdpSocket {
+  readonly port: number;
+  readonly family: Family;
+  private readonly addon: UdpAddon;
+  private readonly handle: unknown;
+  private batch = Buffer.allocUnsafe(SEND_BUFFER);
+  private start = 0;
+  private end = 0;
+  private readonly errors = new Int32Array(17);
+  private closed = false;
+
+  constructor(addon: UdpAddon, family: Family, on: UdpEventHandler, onBacklog: () => void) {
+    this.addon = addon;
+    this.family = family;
+    this.handle = addon.udpOpen(
+      family === "ipv4" ? 4 : 6,
+      SOCKET_BUFFER,
+      (events, more) => {
+        decodeEvents(events, on);
+        if (more) onBacklog();
+      },
+      process.env.MOAT_UDP_THREAD !== "0",
+    );
+    this.port = addon.udpPort(this.handle);
+  }
+
+  /** Datagrams queued and not yet taken by the kernel. */
+  get queued(): boolean {
+    return this.end > this.start;
+  }
+
+  queue(to: Destination, payload: Buffer): void {
+    const size = SEND_HEADER + payload.length;
+    if (this.end + size > this.batch.length) this.makeRoom(size);
+    const b = this.batch;
+    const at = this.end;
+    const a = to.address;
+    if (typeof a === "number") {
+      b[at] = a >>> 24;
+      b[at + 1] = (a >>> 16) & 0xff;
+      b[at + 2] = (a >>> 8) & 0xff;
+      b[at + 3] = a & 0xff;
+    } else {
+      b.set(a, at);
+    }
+    b[at + 16] = to.port >>> 8;
+    b[at + 17] = to.port & 0xff;
+    b[at + 18] = payload.length & 0xff;
+    b[at + 19] = payload.length >>> 8;
+    payload.copy(b, at + SEND_HEADER);
+    this.end = at + size;
+  }
+
+  /** Sends what is queued; returns the errno names of datagrams the kernel refused (usually none). */
+  flush(): string[] {
+    if (this.closed || this.end === this.start) return [];
+    this.errors[0] = 0;
+    this.start = this.addon.udpSend(this.handle, this.batch, this.start, this.end, this.errors);
+    if (this.start === this.end) this.start = this.end = 0;
+    const failed = this.errors[0]!;
+    if (failed === 0) return [];
+    const names: string[] = [];
+    for (let i = 0; i < failed; i++)
+      names.push(i + 1 < this.errors.length ? errnoName(this.errors[i + 1]!) : "EUNKNOWN");
+    return names;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.addon.udpClose(this.handle);
+  }
+
+  /** Moves the unsent rest to the front, or grows the buffer for it. */
+  private makeRoom(size: number): void {
+    const rest = this.end - this.start;
+    const target = rest + size > this.batch.length ? Buffer.allocUnsafe(2 * (rest + size)) : this.batch;
+    this.batch.copy(target, 0, this.start, this.end);
+    this.batch = target;
+    this.start = 0;
+    this.end = rest;
+  }
+}
