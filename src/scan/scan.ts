@@ -137,12 +137,39 @@ export class Scanner {
     }
   }
 
+  /** The results one at a time; each is recorded done (--resume) once the consumer has taken it. */
   async *results(): AsyncGenerator<ScanResult> {
-    for await (const batch of this.batches()) yield* batch;
+    let taken: ScanResult | null = null;
+    try {
+      for await (const batch of this.decided())
+        for (const result of batch) {
+          taken = result;
+          yield result;
+          this.record([result]);
+          taken = null;
+        }
+    } finally {
+      // The consumer stopped right after taking `taken` (break, interruption): it has it.
+      if (taken !== null) this.record([taken]);
+    }
   }
 
-  /** The results as they are decided, those of one engine turn at a time (see UdpEngine.batches). */
+  /** The same, those of one engine turn at a time (see UdpEngine.batches); recorded a batch at a time. */
   async *batches(): AsyncGenerator<ScanResult[]> {
+    let taken: ScanResult[] | null = null;
+    try {
+      for await (const batch of this.decided()) {
+        taken = batch;
+        yield batch;
+        this.record(batch);
+        taken = null;
+      }
+    } finally {
+      if (taken !== null) this.record(taken);
+    }
+  }
+
+  private async *decided(): AsyncGenerator<ScanResult[]> {
     const { options } = this;
     const udpJobs = this.jobs<UdpProbe>("udp", byPort(options.udpProbes), [
       GENERIC_UDP_PROBE,
@@ -153,18 +180,12 @@ export class Scanner {
       sources.push(mapBatches(this.udp.batches(udpJobs), (o) => this.fromUdp(o)));
     if (options.ports.tcp.length > 0)
       sources.push(mapBatches(oneByOne(this.tcp.run(tcpJobs)), (o) => this.fromTcp(o)));
-    let taken: ScanResult[] | null = null;
     try {
       for await (const batch of merge(sources)) {
         this.done += batch.length;
-        taken = batch;
         yield batch;
-        this.record(batch);
-        taken = null;
       }
     } finally {
-      // The consumer stopped right after taking `taken` (break, interruption): it has it.
-      if (taken !== null) this.record(taken);
       this.stop.abort();
     }
   }

@@ -241,7 +241,7 @@ interface ReadCount {
 /** An unconnected socket: Node's dgram, or the native one, which also reports ICMP errors. */
 interface FastSocket extends ReadCount {
   socket: dgram.Socket | null;
-  native: NativeUdpSocket | null;
+  native: NativeUdpSocket<Request> | null;
   port: number;
   pending: Map<string | number, Request>;
 }
@@ -515,11 +515,19 @@ export class UdpEngine {
     for (const family of this.opts.families)
       for (const f of this.fast[family]) {
         if (f.native === null) continue;
-        for (const code of f.native.flush()) this.countSendError(code);
+        f.native.flush(this.onNativeSent, this.onNativeRefused);
         left ||= f.native.queued;
       }
     return left;
   }
+
+  /** A queued datagram went out: its wait starts now (queued, it could not be answered). */
+  private readonly onNativeSent = (req: Request) => {
+    if (req.phase !== Phase.Waiting) return;
+    this.wait(req);
+    req.sentAt = req.since;
+  };
+  private readonly onNativeRefused = (code: string) => this.countSendError(code);
 
   /** Sends one datagram (a retry first, else the next job's requests): the number of datagrams sent. */
   private sendNext(): number {
@@ -709,13 +717,17 @@ export class UdpEngine {
     req.payloadBytes = payload.length;
     req.attempt++;
     if (req.fast !== fast) this.register(fast, req); // a retry here is registered already
-    this.wait(req);
-    req.sentAt = req.since;
     this.stats.sent++;
     this.trace?.first("send1");
     this.trace?.last("sendN");
-    if (fast.native !== null) fast.native.queue(req.owner.to!, payload);
-    else fast.socket!.send(payload, job.port, job.ip, this.onFastSent);
+    if (fast.native !== null) {
+      req.since = -1; // no wait until it is sent: onNativeSent
+      fast.native.queue(req.owner.to!, payload, req);
+      return;
+    }
+    this.wait(req);
+    req.sentAt = req.since;
+    fast.socket!.send(payload, job.port, job.ip, this.onFastSent);
   }
 
   /** The kernel picks the port at bind; Node reports it once the bind completed, which is immediate for UDP. */

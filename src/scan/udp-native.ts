@@ -133,10 +133,11 @@ const SOCKET_BUFFER = 4 << 20;
 
 /**
  * One native socket: `queue` adds a datagram to the next batch, `flush` hands the batch to the
- * kernel without blocking. What the kernel could not take yet (its send buffer full) stays queued
- * for the next flush.
+ * kernel (or the addon's sending thread) without blocking and returns the tags of the datagrams
+ * that went, in order: their clocks start then, not when they were queued. What could not be
+ * taken yet (a full send buffer or thread queue) stays queued for the next flush.
  */
-export class NativeUdpSocket {
+export class NativeUdpSocket<T> {
   readonly port: number;
   readonly family: Family;
   private readonly addon: UdpAddon;
@@ -145,6 +146,10 @@ export class NativeUdpSocket {
   private start = 0;
   private end = 0;
   private readonly errors = new Int32Array(17);
+  /** The tag and end offset of each queued record, from `head` on. */
+  private tags: T[] = [];
+  private ends: number[] = [];
+  private head = 0;
   private closed = false;
 
   constructor(addon: UdpAddon, family: Family, on: UdpEventHandler, onBacklog: () => void) {
@@ -167,7 +172,7 @@ export class NativeUdpSocket {
     return this.end > this.start;
   }
 
-  queue(to: Destination, payload: Buffer): void {
+  queue(to: Destination, payload: Buffer, tag: T): void {
     const size = SEND_HEADER + payload.length;
     if (this.end + size > this.batch.length) this.makeRoom(size);
     const b = this.batch;
@@ -187,20 +192,30 @@ export class NativeUdpSocket {
     b[at + 19] = payload.length >>> 8;
     payload.copy(b, at + SEND_HEADER);
     this.end = at + size;
+    this.tags.push(tag);
+    this.ends.push(this.end);
   }
 
-  /** Sends what is queued; returns the errno names of datagrams the kernel refused (usually none). */
-  flush(): string[] {
-    if (this.closed || this.end === this.start) return [];
+  /**
+   * Sends what is queued: `sent` gets the tag of each datagram handed over, `failed` the errno name
+   * of each one the kernel refused (usually none; its tag was passed to `sent` all the same).
+   */
+  flush(sent: (tag: T) => void, failed: (code: string) => void): void {
+    if (this.closed || this.end === this.start) return;
     this.errors[0] = 0;
-    this.start = this.addon.udpSend(this.handle, this.batch, this.start, this.end, this.errors);
-    if (this.start === this.end) this.start = this.end = 0;
-    const failed = this.errors[0]!;
-    if (failed === 0) return [];
-    const names: string[] = [];
-    for (let i = 0; i < failed; i++)
-      names.push(i + 1 < this.errors.length ? errnoName(this.errors[i + 1]!) : "EUNKNOWN");
-    return names;
+    const start = this.addon.udpSend(this.handle, this.batch, this.start, this.end, this.errors);
+    this.start = start;
+    const { tags, ends } = this;
+    while (this.head < tags.length && ends[this.head]! <= start) sent(tags[this.head++]!);
+    if (this.head === tags.length) {
+      this.start = this.end = 0;
+      this.tags = [];
+      this.ends = [];
+      this.head = 0;
+    }
+    const refused = this.errors[0]!;
+    for (let i = 0; i < refused; i++)
+      failed(i + 1 < this.errors.length ? errnoName(this.errors[i + 1]!) : "EUNKNOWN");
   }
 
   close(): void {
@@ -215,6 +230,10 @@ export class NativeUdpSocket {
     const target = rest + size > this.batch.length ? Buffer.allocUnsafe(2 * (rest + size)) : this.batch;
     this.batch.copy(target, 0, this.start, this.end);
     this.batch = target;
+    const shift = this.start;
+    this.tags = this.tags.slice(this.head);
+    this.ends = this.ends.slice(this.head).map((e) => e - shift);
+    this.head = 0;
     this.start = 0;
     this.end = rest;
   }
