@@ -180,13 +180,17 @@ export class Scanner {
       sources.push(mapBatches(this.udp.batches(udpJobs), (o) => this.fromUdp(o)));
     if (options.ports.tcp.length > 0)
       sources.push(mapBatches(oneByOne(this.tcp.run(tcpJobs)), (o) => this.fromTcp(o)));
+    let complete = false;
     try {
       for await (const batch of merge(sources)) {
         this.done += batch.length;
         yield batch;
       }
+      complete = true;
     } finally {
-      this.stop.abort();
+      // Stopped early: stop the engines too. (After a complete scan there is nothing to stop, and
+      // the first abort of a process costs milliseconds at its very end.)
+      if (!complete) this.stop.abort();
     }
   }
 

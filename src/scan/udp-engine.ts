@@ -405,7 +405,7 @@ export class UdpEngine {
       for (;;) {
         if (this.failure !== null) throw this.failure;
         if (this.opts.signal?.aborted) return;
-        if (this.results.length > 0) {
+        if (this.deliverable()) {
           const batch = this.results;
           this.results = [];
           this.schedulePump(); // room for more requests now
@@ -423,6 +423,17 @@ export class UdpEngine {
     }
   }
 
+  /**
+   * Results go to the consumer when the sender pauses (done, or waiting for the rate), not between
+   * two batches of sends at full rate: what the consumer does with them (reports, output) then
+   * runs while the last requests wait out their answer window, instead of delaying the sends.
+   * Half the results queue at most, so that starting jobs never stops for want of room.
+   */
+  private deliverable(): boolean {
+    const n = this.results.length;
+    return n > 0 && (this.jobsDone || this.pumpImmediate === null || n >= MAX_QUEUED_RESULTS / 2);
+  }
+
   private finished(): boolean {
     return this.jobsDone && this.inFlight === 0 && this.results.length === 0;
   }
@@ -436,7 +447,8 @@ export class UdpEngine {
   private close(): void {
     this.trace?.first("close");
     this.trace?.write(
-      `udp sent=${this.stats.sent} samples=${this.stats.rttSamples} timeout=${this.timeout.toFixed(1)}`,
+      `udp sent=${this.stats.sent} samples=${this.stats.rttSamples} timeout=${this.timeout.toFixed(1)} ` +
+        `window=${this.answerWindow.toFixed(1)} answerSrtt=${this.answerRtt.srtt.toFixed(1)}/${this.answerRtt.rttvar.toFixed(1)} late=${this.stats.lateReplies}`,
     );
     if (this.sweeper) clearInterval(this.sweeper);
     if (this.sweepImmediate) clearImmediate(this.sweepImmediate);
@@ -472,8 +484,7 @@ export class UdpEngine {
   private pump(): void {
     if (this.opts.signal?.aborted || this.failure !== null) return;
     try {
-      // While the native socket still holds datagrams it could not hand over, add none: a request's
-      // clock starts when it is queued, so the queue must stay short.
+      // While the native socket still holds datagrams it could not hand over, add none to them.
       const full = this.flushNative();
       const budget =
         full || this.holdForBacklog(performance.now()) ? 0 : this.opts.rate.available(SEND_BATCH);
@@ -503,6 +514,7 @@ export class UdpEngine {
             Math.max(1, wait),
           );
       }
+      if (this.deliverable()) this.poke(); // the sender pauses: the consumer's turn
     } catch (error) {
       this.failure = error;
       this.poke();
@@ -994,6 +1006,16 @@ export class UdpEngine {
     }
   }
 
+  /** The probe says the datagrams so far are its whole answer: no need to wait for more. */
+  private answerComplete(req: Request): boolean {
+    try {
+      return req.probe.complete?.(req.replies) === true;
+    } catch {
+      this.stats.probeErrors++;
+      return false;
+    }
+  }
+
   /** A matched datagram; `sentAt` is when the attempt it answers left (or AMBIGUOUS). */
   private accept(req: Request, msg: Buffer, sentAt: number): void {
     this.stats.matched++;
@@ -1015,6 +1037,7 @@ export class UdpEngine {
       req.since = now;
       this.collecting.push(req, now);
     }
+    if (req.phase === Phase.Collecting && this.answerComplete(req)) this.finish(req);
   }
 
   // ----------------------------------------------------------------------------------- timing
@@ -1141,8 +1164,8 @@ export class UdpEngine {
     if (--owner.remaining === 0) {
       this.inFlight--;
       this.results.push({ job: owner.job, probes: owner.outcomes });
-      this.poke();
       this.schedulePump();
+      if (this.deliverable()) this.poke();
     }
   }
 

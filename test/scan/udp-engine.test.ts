@@ -191,6 +191,21 @@ for (const kind of SOCKET_KINDS)
       assert.deepEqual(open, [base]);
     });
 
+    it("decides a port as soon as the probe says its answer is complete, not after the collection window", async () => {
+      const whole: UdpProbe = { ...testProbe, id: "whole", complete: (replies) => replies.length >= 3 };
+      const t0 = performance.now();
+      const { outcomes } = await scan([job("127.0.0.1", server.port, [whole])], {
+        timeoutMs: 5000,
+        collectMs: 5000,
+        answerWindowMs: 5000,
+        initialTimeoutMs: 5000,
+      });
+      const [o] = outcomes[0]!.probes;
+      assert.equal(o!.state, "open");
+      assert.equal(o!.replyPackets, 3, "all three datagrams, then no more waiting");
+      assert.ok(performance.now() - t0 < 2500, `took ${(performance.now() - t0).toFixed(0)} ms`);
+    });
+
     it("counts a matched reply that does not parse as unparseable, still open", async () => {
       const garbled = await startServer("127.0.0.1", { garble: true });
       try {

@@ -67,6 +67,18 @@ export const memcachedProbe: UdpProbe = {
     // Only the first datagram starts at a line boundary; later ones can start mid-line.
     return f.seq !== 0 || FIRST_WORDS.test(f.payload.subarray(0, 16).toString("latin1"));
   },
+  complete(replies: readonly Buffer[]): boolean {
+    // Every sequence number of the announced total is here (the frame header says how many).
+    let total = 0;
+    const seen = new Set<number>();
+    for (const reply of replies) {
+      const f = readFrame(reply);
+      if (f === null) continue;
+      total = Math.max(total, f.total);
+      seen.add(f.seq);
+    }
+    return total > 0 && total <= MAX_DATAGRAMS && seen.size >= total;
+  },
   parse(replies: readonly Buffer[]): ProbeResult | null {
     const r = reassemble(replies);
     if (r === null) return null;

@@ -40,6 +40,12 @@ export interface UdpProbe {
    * Returns null when the replies cannot be parsed (counted as unparseable). Must never throw.
    */
   parse(replies: readonly Buffer[]): ProbeResult | null;
+  /**
+   * Optional: the datagrams that matched so far are the whole answer (all of a multi-datagram
+   * reply's parts, or the one datagram of a protocol that answers with one), so the port is decided
+   * now instead of after the collection window. Must never throw.
+   */
+  complete?(replies: readonly Buffer[]): boolean;
 }
 
 export interface TcpProbe {

@@ -93,6 +93,21 @@ describe("memcached probe", () => {
     assert.equal(r.abusable, true);
   });
 
+  it("the answer is complete once every datagram of its announced total is in, in any order", () => {
+    const all = frames(STATS, cookie.id);
+    assert.ok(all.length >= 3);
+    assert.equal(probe.complete!([]), false);
+    assert.equal(probe.complete!(all.slice(1)), false, "the first is missing");
+    assert.equal(probe.complete!([...all].reverse()), true);
+    assert.equal(
+      probe.complete!([all[0]!, all[0]!, ...all.slice(2)]),
+      false,
+      "a duplicate is not the missing one",
+    );
+    assert.equal(probe.complete!([Buffer.from("garbage"), ...all]), true);
+    assert.equal(probe.complete!(frames("STAT pid 1\r\nEND\r\n", cookie.id)), true, "one datagram");
+  });
+
   it("keeps what it can when datagrams are missing", () => {
     const dgrams = frames(STATS, cookie.id, 100);
     const r = probe.parse([dgrams[0]!, dgrams[1]!, dgrams[5]!]);

@@ -83,6 +83,8 @@ function checkUdpOnce(probe: UdpProbe, bufs: readonly Buffer[], cookie: Cookie):
     assert.equal(typeof m, "boolean");
   }
   assertResultShape(timed(`${probe.id}.parse`, () => probe.parse(bufs)));
+  if (probe.complete !== undefined)
+    assert.equal(typeof timed(`${probe.id}.complete`, () => probe.complete!(bufs)), "boolean");
 }
 
 export function checkUdpRobust(
