@@ -77,7 +77,7 @@ typedef struct {
   int32_t err_count;
 } sender;
 
-enum { MAX_QUEUED = 256, QUEUE_BYTES = 1 << 20 };
+enum { MAX_QUEUED = 512, QUEUE_BYTES = 1 << 20 };
 
 typedef struct {
   int fd, epfd, family, port, closed;

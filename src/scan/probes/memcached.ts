@@ -50,16 +50,19 @@ function reassemble(replies: readonly Buffer[]): { text: string; datagrams: numb
   return { text, datagrams: bySeq.size, missing: Math.max(0, Math.min(total, MAX_DATAGRAMS) - bySeq.size) };
 }
 
+/** The request with request id 0: sequence 0 of 1, reserved 0, then the command. */
+const TEMPLATE = Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 1, 0, 0]), Buffer.from(COMMAND, "ascii")]);
+
 export const memcachedProbe: UdpProbe = {
   id: "memcached",
   service: "memcached",
   transport: "udp",
   ports: [11211],
   request(cookie: Cookie): Buffer {
-    const header = Buffer.alloc(FRAME);
-    header.writeUInt16BE(cookie.id & 0xffff, 0);
-    header.writeUInt16BE(1, 4); // sequence 0 of 1, reserved 0
-    return Buffer.concat([header, Buffer.from(COMMAND, "ascii")]);
+    const request = Buffer.allocUnsafe(TEMPLATE.length);
+    TEMPLATE.copy(request);
+    request.writeUInt16BE(cookie.id & 0xffff, 0);
+    return request;
   },
   match(reply: Buffer, cookie: Cookie): boolean {
     const f = readFrame(reply);

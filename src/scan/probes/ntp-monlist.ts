@@ -50,15 +50,17 @@ function readResponse(buf: Buffer): Mode7 | null {
   };
 }
 
+// 0x17: response 0, more 0, version 2, mode 7; then auth/seq 0, implementation, request code,
+// and zero err/nitems and mbz/itemsize. The same bytes every time: one buffer, never written to.
+const REQUEST = Buffer.from([0x17, 0x00, IMPL_XNTPD, REQ_MON_GETLIST_1, 0, 0, 0, 0]);
+
 export const ntpMonlistProbe: UdpProbe = {
   id: "ntp-monlist",
   service: "ntp",
   transport: "udp",
   ports: [123],
   request(): Buffer {
-    // 0x17: response 0, more 0, version 2, mode 7; then auth/seq 0, implementation, request code,
-    // and zero err/nitems and mbz/itemsize.
-    return Buffer.from([0x17, 0x00, IMPL_XNTPD, REQ_MON_GETLIST_1, 0, 0, 0, 0]);
+    return REQUEST;
   },
   match(reply: Buffer): boolean {
     return readResponse(reply) !== null;

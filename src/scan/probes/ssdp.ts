@@ -13,6 +13,8 @@ const REQUEST =
   "MX: 1\r\n" +
   "ST: ssdp:all\r\n" +
   "\r\n";
+/** The same bytes every time: one buffer, never written to. */
+const REQUEST_BYTES = Buffer.from(REQUEST, "ascii");
 /** Headers past this are not read; an SSDP response is a few hundred bytes. */
 const MAX_HEAD = 4096;
 const MAX_VALUE = 256;
@@ -45,7 +47,7 @@ export const ssdpProbe: UdpProbe = {
   transport: "udp",
   ports: [1900],
   request(): Buffer {
-    return Buffer.from(REQUEST, "ascii");
+    return REQUEST_BYTES;
   },
   match(reply: Buffer): boolean {
     const head = readHead(reply);
