@@ -9,15 +9,18 @@
  * a send and a disconnect per (address, port). src/scan/udp-native.ts wraps this; without the addon
  * the engine keeps its connected sockets.
  *
- *  udpOpen(family 4|6, bufferBytes, onEvents(events: Buffer, more: boolean)) -> handle
+ *  udpOpen(family 4|6, bufferBytes, onEvents(events: Buffer, more: boolean), threaded) -> handle
  *      binds to an ephemeral port; whenever the socket is readable (replies or ICMP errors) it reads
  *      everything there is (up to MAX_EVENTS) on the JavaScript thread, from libuv's poll phase,
  *      and calls onEvents once with the records below; more = there may be more to read.
+ *      threaded: udpSend hands datagrams to a sending thread (see `sender`) instead of sending.
  *  udpPort(handle) -> number      the bound port
  *  udpSend(handle, records: Buffer, start, end, errors: Int32Array) -> offset
- *      sends the send records in [start, end) without blocking; returns the offset of the first one
- *      not sent (the socket buffer is full: call again later). Datagrams the kernel refused are
- *      skipped: errors[0] counts them, errors[1..] keep their errno values (as many as fit).
+ *      sends the send records in [start, end) without blocking (or queues them for the thread);
+ *      returns the offset of the first one not taken (the socket buffer or the thread's queue is
+ *      full: call again later). Datagrams the kernel refused are skipped: errors[0] counts them,
+ *      errors[1..] keep their errno values (as many as fit).
+ *  udpSent(handle) -> number     records the thread has sent so far (a threaded socket)
  *  udpClose(handle)
  *  udpParseError(name: Buffer, control: Buffer) -> Buffer | null
  *      the error-queue parser alone, over given bytes (tests with crafted and truncated input).
@@ -60,11 +63,12 @@ static int try_again(int e, int tries) {
 }
 
 /*
- * The sending thread: udpSend copies records into `queued` (at most MAX_QUEUED datagrams, so that
- * a request's clock, started when JavaScript queued it, runs at most a few ms ahead of its send) and
- * returns; the thread swaps `queued` with `sending` and sends. On a veth, the kernel runs the
- * target's receive path (and its ICMP answer) inside our send call: that work, the largest part
- * of a scan's CPU, moves off the JavaScript thread onto the other core.
+ * The sending thread: udpSend copies records into `queued` (at most MAX_QUEUED datagrams) and
+ * returns; the thread swaps `queued` with `sending`, sends, and counts what went in `done`, which
+ * JavaScript reads (udpSent) to start each request's clock only once its datagram left: a thread
+ * kept off the CPU by other load delays requests, it never makes them time out unsent. On a veth,
+ * the kernel runs the target's receive path (and its ICMP answer) inside our send call: that work
+ * moves off the JavaScript thread onto the other core when there is one to spare.
  */
 typedef struct {
   pthread_t thread;
@@ -75,6 +79,8 @@ typedef struct {
   size_t queued_len, queued_count, cap;
   int32_t errs[16];
   int32_t err_count;
+  /* Records the thread has sent (or given up on) since the socket opened: udpSent. */
+  double done;
 } sender;
 
 enum { MAX_QUEUED = 512, QUEUE_BYTES = 1 << 20 };
@@ -363,6 +369,12 @@ static void *sender_main(void *arg) {
       long next = send_records(s, batch, off, len, errs, 17);
       if (next < 0) break; /* cannot happen: udpSend copied whole records */
       if (errs[0] > 0) note_errors(tx, errs + 1, errs[0] < 16 ? (size_t)errs[0] : 16);
+      size_t records = 0;
+      for (size_t at = off; at < (size_t)next; at += SEND_HEADER + (batch[at + 18] | (batch[at + 19] << 8)))
+        records++;
+      pthread_mutex_lock(&tx->mu);
+      tx->done += (double)records;
+      pthread_mutex_unlock(&tx->mu);
       if ((size_t)next == off) {
         /* The socket's send buffer is full: wait until it drains, or a stop. */
         struct pollfd p = {.fd = s->fd, .events = POLLOUT};
@@ -609,6 +621,22 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
   return result;
 }
 
+static napi_value udp_sent(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  udp_sock *s = argc == 1 ? sock_arg(env, argv[0]) : NULL;
+  if (s == NULL || !s->tx.started) {
+    napi_throw_type_error(env, NULL, "udpSent(handle of a threaded socket)");
+    return NULL;
+  }
+  pthread_mutex_lock(&s->tx.mu);
+  double done = s->tx.done;
+  pthread_mutex_unlock(&s->tx.mu);
+  napi_create_double(env, done, &result);
+  return result;
+}
+
 static napi_value udp_close(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value argv[1];
@@ -661,6 +689,7 @@ void moat_udp_register(napi_env env, napi_value exports) {
       {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpPort", NULL, udp_port, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSend", NULL, udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"udpSent", NULL, udp_sent, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpClose", NULL, udp_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpParseError", NULL, udp_parse_error, NULL, NULL, NULL, napi_enumerable, NULL},
   };

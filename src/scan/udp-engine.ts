@@ -134,6 +134,11 @@ export interface UdpEngineOptions {
    * one unconnected socket per family that still sees ICMP errors, so `closed` needs no retry.
    */
   native?: boolean;
+  /**
+   * The native socket sends from its own thread (default true): on a veth the kernel runs the
+   * target's side of every datagram inside the send call, work that then overlaps with ours.
+   */
+  sendThread?: boolean;
   signal?: AbortSignal;
 }
 
@@ -221,6 +226,8 @@ interface Request {
    * request is retried only once the answer window has passed.
    */
   tellsAttemptsApart: boolean;
+  /** Queued on the native socket, not yet known to have left (no clock running). */
+  unsent: boolean;
 }
 
 interface Attempt {
@@ -345,6 +352,7 @@ export class UdpEngine {
       maxInFlight: 65536,
       families: ["ipv4", "ipv6"],
       native: true,
+      sendThread: true,
       ...options,
       signal: options.signal,
     };
@@ -527,19 +535,32 @@ export class UdpEngine {
     for (const family of this.opts.families)
       for (const f of this.fast[family]) {
         if (f.native === null) continue;
-        f.native.flush(this.onNativeSent, this.onNativeRefused);
+        f.native.flush();
         left ||= f.native.queued;
       }
     return left;
   }
 
   /** A queued datagram went out: its wait starts now (queued, it could not be answered). */
-  private readonly onNativeSent = (req: Request) => {
+  private onNativeSent(req: Request): void {
+    if (!req.unsent) return;
+    req.unsent = false;
     if (req.phase !== Phase.Waiting) return;
     this.wait(req);
     req.sentAt = req.since;
-  };
-  private readonly onNativeRefused = (code: string) => this.countSendError(code);
+  }
+
+  /**
+   * An answer or ICMP error from a request's (address, port) before we heard that its datagram
+   * left (the sending thread counts after its send call returns; the answer can be read before):
+   * it left, or is about to (the thread sends in order); its time is unknown, so it is no
+   * round-trip sample. Returns whether it was such a request.
+   */
+  private answeredUnsent(req: Request): boolean {
+    if (!req.unsent) return false;
+    this.onNativeSent(req);
+    return true;
+  }
 
   /** Sends one datagram (a retry first, else the next job's requests): the number of datagrams sent. */
   private sendNext(): number {
@@ -622,6 +643,7 @@ export class UdpEngine {
         riders: null,
         rider: lead !== null && lead.conn !== null,
         tellsAttemptsApart: this.tellsAttemptsApart(probe),
+        unsent: false,
       };
       if (lead === null) {
         lead = req;
@@ -666,14 +688,17 @@ export class UdpEngine {
         readTurn: 0,
         reads: 0,
       };
-      fast.native = new NativeUdpSocket(
+      fast.native = new NativeUdpSocket<Request>(
         addon,
         family,
         {
           datagram: (key, msg) => this.onFastReply(fast, msg, key),
           icmp: (key, code) => this.onFastIcmp(fast, key, code),
+          sent: (req) => this.onNativeSent(req),
+          refused: (code) => this.countSendError(code),
+          backlog: () => this.noteBacklog(fast),
         },
-        () => this.noteBacklog(fast),
+        this.opts.sendThread,
       );
       fast.port = fast.native.port;
       this.fast[family].push(fast);
@@ -734,6 +759,7 @@ export class UdpEngine {
     this.trace?.last("sendN");
     if (fast.native !== null) {
       req.since = -1; // no wait until it is sent: onNativeSent
+      req.unsent = true;
       fast.native.queue(req.owner.to!, payload, req);
       return;
     }
@@ -958,9 +984,10 @@ export class UdpEngine {
     if (fast.socket !== null) this.noteRead(fast);
     for (let req: Request | null | undefined = fast.pending.get(key); req; req = req.chain) {
       if (req.phase === Phase.Done) continue;
+      const unknownSend = this.answeredUnsent(req);
       const sentAt = this.answers(req, msg, fast.port);
       if (sentAt !== NO_MATCH) {
-        this.accept(req, msg, sentAt);
+        this.accept(req, msg, sentAt, !unknownSend);
         return;
       }
     }
@@ -978,8 +1005,9 @@ export class UdpEngine {
     for (let req: Request | null | undefined = fast.pending.get(key); req; ) {
       const next: Request | null = req.chain; // finish() unlinks req
       if (req.phase === Phase.Waiting) {
+        const unknownSend = this.answeredUnsent(req);
         // A round-trip sample only from a request with one datagram out (Karn).
-        if (!sampled && req.attempt === 1 && req.since !== -1) {
+        if (!sampled && !unknownSend && req.attempt === 1 && req.since !== -1) {
           this.sampleRtt(performance.now() - req.sentAt, false);
           sampled = true;
         }
@@ -1017,7 +1045,7 @@ export class UdpEngine {
   }
 
   /** A matched datagram; `sentAt` is when the attempt it answers left (or AMBIGUOUS). */
-  private accept(req: Request, msg: Buffer, sentAt: number): void {
+  private accept(req: Request, msg: Buffer, sentAt: number, timed = true): void {
     this.stats.matched++;
     // The target answered two attempts (a late first answer, then the retry's): one answer's bytes count.
     if (req.answered === NO_MATCH) req.answered = sentAt;
@@ -1028,7 +1056,7 @@ export class UdpEngine {
     if (req.phase === Phase.Waiting) {
       const now = performance.now();
       // The first datagram of the answer times the round trip; later ones are the same answer.
-      if (sentAt !== AMBIGUOUS) {
+      if (sentAt !== AMBIGUOUS && timed) {
         if (now - sentAt > this.timeout || req.since === -1 || sentAt !== req.sentAt)
           this.stats.lateReplies++;
         this.sampleRtt(now - sentAt, true);

@@ -22,6 +22,7 @@ export interface UdpAddon {
   ): unknown;
   udpPort(handle: unknown): number;
   udpSend(handle: unknown, records: Buffer, start: number, end: number, errors: Int32Array): number;
+  udpSent(handle: unknown): number;
   udpClose(handle: unknown): void;
   udpParseError(name: Buffer, control: Buffer): Buffer | null;
 }
@@ -44,11 +45,16 @@ export function udpAddon(): UdpAddon | null {
   return cached;
 }
 
-/** What the socket reports; `key` is the (address, port) key of `destinationKey` for the same pair. */
-export interface UdpEventHandler {
+/** What the socket reports; `key` is the (address, port) key of `destination` for the same pair. */
+export interface UdpEventHandler<T> {
   datagram(key: number | string, payload: Buffer): void;
   /** An ICMP error to a datagram we sent there; `code` is its errno name (ECONNREFUSED: port unreachable). */
   icmp(key: number | string, code: string): void;
+  /** The datagram queued with `tag` left (or was refused: then `refused` says why, too). In queue order. */
+  sent(tag: T): void;
+  refused(code: string): void;
+  /** The socket stopped reading with more to read. */
+  backlog(): void;
 }
 
 /**
@@ -95,7 +101,10 @@ export function errnoName(n: number): string {
  * the bytes come from our own addon, so that is a bug to stop at, not data to guess around.
  * Returns the number of records decoded.
  */
-export function decodeEvents(events: Buffer, on: UdpEventHandler): number {
+export function decodeEvents(
+  events: Buffer,
+  on: Pick<UdpEventHandler<unknown>, "datagram" | "icmp">,
+): number {
   let count = 0;
   let at = 0;
   while (events.length - at >= EVENT_HEADER) {
@@ -133,43 +142,54 @@ const SOCKET_BUFFER = 4 << 20;
 
 /**
  * One native socket: `queue` adds a datagram to the next batch, `flush` hands the batch to the
- * kernel (or the addon's sending thread) without blocking and returns the tags of the datagrams
- * that went, in order: their clocks start then, not when they were queued. What could not be
- * taken yet (a full send buffer or thread queue) stays queued for the next flush.
+ * kernel, or to the addon's sending thread (when `threaded`), without blocking, and reports the
+ * datagrams that left since (`sent`, in queue order): their clocks start then, not when they were
+ * queued. What could not be taken yet (a full send buffer or thread queue) stays for the next flush.
  */
 export class NativeUdpSocket<T> {
   readonly port: number;
   readonly family: Family;
   private readonly addon: UdpAddon;
   private readonly handle: unknown;
+  private readonly on: UdpEventHandler<T>;
+  private readonly threaded: boolean;
   private batch = Buffer.allocUnsafe(SEND_BUFFER);
+  /** Bytes [start, end) of `batch` are queued and not yet taken by the addon. */
   private start = 0;
   private end = 0;
   private readonly errors = new Int32Array(17);
-  /** The tag and end offset of each queued record, from `head` on. */
+  /** Tag and end offset of each record not yet reported sent, from `head` on; `taken` records of them were taken. */
   private tags: T[] = [];
   private ends: number[] = [];
   private head = 0;
+  private taken = 0;
+  /** Records taken and reported sent since the socket opened. */
+  private takenTotal = 0;
+  private sentTotal = 0;
   private closed = false;
 
-  constructor(addon: UdpAddon, family: Family, on: UdpEventHandler, onBacklog: () => void) {
+  constructor(addon: UdpAddon, family: Family, on: UdpEventHandler<T>, threaded: boolean) {
     this.addon = addon;
     this.family = family;
+    this.on = on;
+    this.threaded = threaded;
     this.handle = addon.udpOpen(
       family === "ipv4" ? 4 : 6,
       SOCKET_BUFFER,
       (events, more) => {
+        // A reply may come before we heard that its request left: hear it first.
+        this.progress();
         decodeEvents(events, on);
-        if (more) onBacklog();
+        if (more) on.backlog();
       },
-      process.env.MOAT_UDP_THREAD !== "0",
+      threaded,
     );
     this.port = addon.udpPort(this.handle);
   }
 
-  /** Datagrams queued and not yet taken by the kernel. */
+  /** Datagrams queued, or taken and not yet known to have left. */
   get queued(): boolean {
-    return this.end > this.start;
+    return this.end > this.start || this.head < this.tags.length;
   }
 
   queue(to: Destination, payload: Buffer, tag: T): void {
@@ -196,26 +216,22 @@ export class NativeUdpSocket<T> {
     this.ends.push(this.end);
   }
 
-  /**
-   * Sends what is queued: `sent` gets the tag of each datagram handed over, `failed` the errno name
-   * of each one the kernel refused (usually none; its tag was passed to `sent` all the same).
-   */
-  flush(sent: (tag: T) => void, failed: (code: string) => void): void {
-    if (this.closed || this.end === this.start) return;
-    this.errors[0] = 0;
-    const start = this.addon.udpSend(this.handle, this.batch, this.start, this.end, this.errors);
-    this.start = start;
-    const { tags, ends } = this;
-    while (this.head < tags.length && ends[this.head]! <= start) sent(tags[this.head++]!);
-    if (this.head === tags.length) {
-      this.start = this.end = 0;
-      this.tags = [];
-      this.ends = [];
-      this.head = 0;
+  /** Hands over what is queued, then reports what left. */
+  flush(): void {
+    if (this.closed) return;
+    if (this.end > this.start) {
+      this.errors[0] = 0;
+      this.start = this.addon.udpSend(this.handle, this.batch, this.start, this.end, this.errors);
+      const { ends } = this;
+      let i = this.head + this.taken;
+      while (i < ends.length && ends[i]! <= this.start) i++;
+      this.takenTotal += i - this.head - this.taken;
+      this.taken = i - this.head;
+      const refused = this.errors[0]!;
+      for (let k = 0; k < refused; k++)
+        this.on.refused(k + 1 < this.errors.length ? errnoName(this.errors[k + 1]!) : "EUNKNOWN");
     }
-    const refused = this.errors[0]!;
-    for (let i = 0; i < refused; i++)
-      failed(i + 1 < this.errors.length ? errnoName(this.errors[i + 1]!) : "EUNKNOWN");
+    this.progress();
   }
 
   close(): void {
@@ -224,7 +240,26 @@ export class NativeUdpSocket<T> {
     this.addon.udpClose(this.handle);
   }
 
-  /** Moves the unsent rest to the front, or grows the buffer for it. */
+  /** Reports the taken records that left: all of them, or as many as the sending thread says. */
+  private progress(): void {
+    if (this.closed || this.taken === 0) return;
+    const left = this.threaded ? this.addon.udpSent(this.handle) : this.takenTotal;
+    const { tags } = this;
+    while (this.sentTotal < left && this.taken > 0) {
+      const tag = tags[this.head++]!;
+      this.taken--;
+      this.sentTotal++;
+      this.on.sent(tag);
+    }
+    if (this.head === tags.length && this.start === this.end) {
+      this.start = this.end = 0;
+      this.tags = [];
+      this.ends = [];
+      this.head = 0;
+    }
+  }
+
+  /** Moves the untaken rest to the front, or grows the buffer for it. */
   private makeRoom(size: number): void {
     const rest = this.end - this.start;
     const target = rest + size > this.batch.length ? Buffer.allocUnsafe(2 * (rest + size)) : this.batch;
