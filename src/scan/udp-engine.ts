@@ -135,8 +135,10 @@ export interface UdpEngineOptions {
    */
   native?: boolean;
   /**
-   * The native socket sends from its own thread (default true): on a veth the kernel runs the
-   * target's side of every datagram inside the send call, work that then overlaps with ours.
+   * The native socket sends from its own thread (default false). On a veth the kernel runs the
+   * target's side of every datagram inside the send call, work that could overlap with ours on
+   * another core; measured on the shared 2-core benchmark machine (bench/scan/README.md) the
+   * thread's wake-ups under load cost more than that overlap gave.
    */
   sendThread?: boolean;
   signal?: AbortSignal;
@@ -168,7 +170,7 @@ export interface UdpStats {
 
 /** Replies beyond this many datagrams are counted but not kept (chargen answers forever). */
 const MAX_KEPT_REPLIES = 64;
-const MAX_QUEUED_RESULTS = 4096;
+const MAX_QUEUED_RESULTS = 16384;
 const SEND_BATCH = 128;
 /** libuv's uv__udp_recvmsg reads this many datagrams per socket per poll phase (no recvmmsg in Node). */
 const UV_READS_PER_POLL = 32;
@@ -352,7 +354,7 @@ export class UdpEngine {
       maxInFlight: 65536,
       families: ["ipv4", "ipv6"],
       native: true,
-      sendThread: true,
+      sendThread: false,
       ...options,
       signal: options.signal,
     };
@@ -508,10 +510,10 @@ export class UdpEngine {
       }
       this.opts.rate.take(sent);
       const left = this.flushNative();
-      if (!idle || left) {
+      if (!idle || left || this.nativeUnsent()) {
         // More to send: come back after the event loop has read replies (or when tokens return, or
-        // the native socket has room again).
-        const wait = left ? 1 : this.opts.rate.waitMs();
+        // the native socket has room again, or to hear what its sending thread sent).
+        const wait = idle || left ? 1 : this.opts.rate.waitMs();
         if (wait <= 0) this.schedulePump();
         else if (this.pumpTimer === null)
           this.pumpTimer = setTimeout(
@@ -529,16 +531,23 @@ export class UdpEngine {
     }
   }
 
-  /** Hands the native sockets' queued datagrams to the kernel; true when some had to stay queued. */
+  /** Hands the native sockets' queued datagrams over; true when some could not be taken yet. */
   private flushNative(): boolean {
     let left = false;
     for (const family of this.opts.families)
       for (const f of this.fast[family]) {
         if (f.native === null) continue;
         f.native.flush();
-        left ||= f.native.queued;
+        left ||= f.native.untaken;
       }
     return left;
+  }
+
+  /** Some datagram was handed over and is not yet known to have left. */
+  private nativeUnsent(): boolean {
+    for (const family of this.opts.families)
+      for (const f of this.fast[family]) if (f.native?.queued) return true;
+    return false;
   }
 
   /** A queued datagram went out: its wait starts now (queued, it could not be answered). */

@@ -187,6 +187,11 @@ export class NativeUdpSocket<T> {
     this.port = addon.udpPort(this.handle);
   }
 
+  /** Datagrams queued that the addon could not take yet (its send buffer or thread queue was full). */
+  get untaken(): boolean {
+    return this.end > this.start;
+  }
+
   /** Datagrams queued, or taken and not yet known to have left. */
   get queued(): boolean {
     return this.end > this.start || this.head < this.tags.length;
