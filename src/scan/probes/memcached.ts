@@ -53,6 +53,28 @@ function reassemble(replies: readonly Buffer[]): { text: string; datagrams: numb
 /** The request with request id 0: sequence 0 of 1, reserved 0, then the command. */
 const TEMPLATE = Buffer.concat([Buffer.from([0, 0, 0, 0, 0, 1, 0, 0]), Buffer.from(COMMAND, "ascii")]);
 
+/** A `STAT <key> <value>` line anywhere in the reply (lines end with CRLF). */
+const STAT_LINE = /(?:^|\r\n)STAT \S+ [^\r\n]*(?=\r\n|$)/;
+
+/**
+ * The value of the first `STAT <key> <value>` line (at most MAX_VALUE characters), or null. Looked up
+ * by key rather than by splitting the ~2 KB reply into lines: a reply is parsed as soon as it is
+ * complete, while the scan is still sending.
+ */
+function statValue(text: string, key: string): string | null {
+  const prefix = `STAT ${key} `;
+  for (let at = text.indexOf(prefix); at >= 0; at = text.indexOf(prefix, at + 1)) {
+    if (at > 0 && !(text[at - 1] === "\n" && text[at - 2] === "\r")) continue; // not a line start
+    const start = at + prefix.length;
+    let end = text.indexOf("\r\n", start);
+    if (end < 0) end = text.length;
+    const value = text.slice(start, end);
+    if (/[\r\n]/.test(value)) continue; // a bare CR or LF inside: not a STAT line
+    return value.slice(0, MAX_VALUE);
+  }
+  return null;
+}
+
 export const memcachedProbe: UdpProbe = {
   id: "memcached",
   service: "memcached",
@@ -85,17 +107,15 @@ export const memcachedProbe: UdpProbe = {
   parse(replies: readonly Buffer[]): ProbeResult | null {
     const r = reassemble(replies);
     if (r === null) return null;
-    const stats = new Map<string, string>();
-    for (const line of r.text.split("\r\n")) {
-      const m = /^STAT (\S+) (.*)$/.exec(line);
-      if (m && !stats.has(m[1]!)) stats.set(m[1]!, m[2]!.slice(0, MAX_VALUE));
-    }
-    if (stats.size === 0 && !FIRST_WORDS.test(r.text)) return null;
+    const text = r.text;
+    const hasStats = STAT_LINE.test(text);
+    if (!hasStats && !FIRST_WORDS.test(text)) return null;
+    const stat = (k: string) => statValue(text, k);
     const num = (k: string): number | null => {
-      const v = stats.get(k);
-      return v !== undefined && /^\d{1,15}$/.test(v) ? Number(v) : null;
+      const v = stat(k);
+      return v !== null && /^\d{1,15}$/.test(v) ? Number(v) : null;
     };
-    const version = stats.get("version")?.replace(/[^\x20-\x7e]/g, "") ?? null;
+    const version = stat("version")?.replace(/[^\x20-\x7e]/g, "") ?? null;
     return {
       fields: {
         version,
@@ -109,10 +129,9 @@ export const memcachedProbe: UdpProbe = {
         missing_datagrams: r.missing,
       },
       abusable: true,
-      note:
-        stats.size > 0
-          ? "memcached answers stats over UDP: a reflector with amplification up to 51,000x."
-          : "memcached answers over UDP (stats refused): still a reflector.",
+      note: hasStats
+        ? "memcached answers stats over UDP: a reflector with amplification up to 51,000x."
+        : "memcached answers over UDP (stats refused): still a reflector.",
     };
   },
 };

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import fc from "fast-check";
 import { memcachedProbe as probe } from "../../../src/scan/probes/memcached.js";
 import { robustnessProperties } from "./never-throws.js";
 
@@ -106,6 +107,56 @@ describe("memcached probe", () => {
     );
     assert.equal(probe.complete!([Buffer.from("garbage"), ...all]), true);
     assert.equal(probe.complete!(frames("STAT pid 1\r\nEND\r\n", cookie.id)), true, "one datagram");
+  });
+
+  it("reads the STAT values a line-by-line match reads, whatever the lines", () => {
+    // The field-by-field reference: split on CRLF, match each line, first key wins.
+    const reference = (text: string) => {
+      const stats = new Map<string, string>();
+      for (const line of text.split("\r\n")) {
+        const m = /^STAT (\S+) (.*)$/.exec(line);
+        if (m && !stats.has(m[1]!)) stats.set(m[1]!, m[2]!.slice(0, 128));
+      }
+      return stats;
+    };
+    const piece = fc.constantFrom(
+      "STAT version 1.6.18",
+      "STAT version ",
+      "STAT version  two spaces",
+      "STAT versionX 9",
+      "STAT pid 42",
+      "STAT pid 4\n2",
+      "STAT uptime x\ry",
+      "STAT time 99999999999999999",
+      "STAT",
+      "STAT pointer_size 64",
+      "xSTAT pid 7",
+      "END",
+      "",
+      "\n",
+      "\r",
+      `STAT version ${"v".repeat(200)}`,
+    );
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 12 }), fc.constantFrom("\r\n", "\n", ""), (lines, eol) => {
+        const text = lines.join("\r\n") + eol;
+        const r = probe.parse(frames(text, cookie.id, 1000));
+        const stats = reference(text);
+        if (r === null) return stats.size === 0;
+        const num = (k: string) => (/^\d{1,15}$/.test(stats.get(k) ?? "") ? Number(stats.get(k)) : null);
+        assert.equal(
+          r.fields.version,
+          stats.get("version")?.replace(/[^\x20-\x7e]/g, "") ?? null,
+          JSON.stringify(text),
+        );
+        assert.equal(r.fields.pid, num("pid"));
+        assert.equal(r.fields.uptime, num("uptime"));
+        assert.equal(r.fields.time, num("time"));
+        assert.equal(r.note.includes("stats over UDP"), stats.size > 0);
+        return true;
+      }),
+      { numRuns: 3000 },
+    );
   });
 
   it("keeps what it can when datagrams are missing", () => {
