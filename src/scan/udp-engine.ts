@@ -313,6 +313,11 @@ export class UdpEngine {
   private connLimit: number;
   private readonly waiting = new WaitQueue<Request>(Phase.Waiting);
   private readonly collecting = new WaitQueue<Request>(Phase.Collecting);
+  /**
+   * Requests decided early by a complete answer, still registered for the rest of their collection
+   * window: a second answer (to a retry) is then known as ours, not counted stray.
+   */
+  private readonly retiring = new WaitQueue<Request>(Phase.Done);
   /** Last attempts timed out within the answer window, by first-attempt time (still Waiting). */
   private readonly lingering = new WaitQueue<Request>(Phase.Waiting);
   private readonly rtt = new RttEstimator();
@@ -1006,7 +1011,14 @@ export class UdpEngine {
     this.stats.received++;
     if (fast.socket !== null) this.noteRead(fast);
     for (let req: Request | null | undefined = fast.pending.get(key); req; req = req.chain) {
-      if (req.phase === Phase.Done) continue;
+      if (req.phase === Phase.Done) {
+        // Decided on a complete answer: another answer to it (a retry's) is ours, and ignored.
+        if (this.answers(req, msg, fast.port) !== NO_MATCH) {
+          this.stats.matched++;
+          return;
+        }
+        continue;
+      }
       const unknownSend = this.answeredUnsent(req);
       const sentAt = this.answers(req, msg, fast.port);
       if (sentAt !== NO_MATCH) {
@@ -1089,7 +1101,10 @@ export class UdpEngine {
       req.since = now;
       this.collecting.push(req, now);
     }
-    if (req.phase === Phase.Collecting && this.answerComplete(req)) this.finish(req);
+    // On an unconnected socket only: a connected one goes back to the pool when its request is
+    // decided, where a second answer could no longer be told from a stray datagram.
+    if (req.phase === Phase.Collecting && req.fast !== null && this.answerComplete(req))
+      this.finish(req, true);
   }
 
   // ----------------------------------------------------------------------------------- timing
@@ -1139,6 +1154,7 @@ export class UdpEngine {
     const now = performance.now();
     if (this.holdForBacklog(now)) return;
     this.collecting.sweep(now - this.collectWindow, (req) => this.finish(req));
+    this.retiring.sweep(now - this.collectWindow, (req) => this.unregister(req));
     const mayRetry = (req: Request) => req.attempt <= this.opts.retries && !this.opts.signal?.aborted;
     this.waiting.sweep(now - this.timeout, (req) => {
       this.releaseRiders(req);
@@ -1175,10 +1191,11 @@ export class UdpEngine {
     this.retryQueue.push(req);
   }
 
-  private finish(req: Request): void {
+  private finish(req: Request, retire = false): void {
     if (req.phase === Phase.Done) return;
     const hadReply = req.replyPackets > 0;
-    this.unregister(req);
+    if (retire && req.fast !== null) this.retiring.push(req, req.since);
+    else this.unregister(req);
     this.releaseConn(req);
     req.phase = Phase.Done;
     if (req.riders !== null) {

@@ -195,6 +195,7 @@ for (const kind of SOCKET_KINDS)
       const whole: UdpProbe = { ...testProbe, id: "whole", complete: (replies) => replies.length >= 3 };
       const t0 = performance.now();
       const { outcomes } = await scan([job("127.0.0.1", server.port, [whole])], {
+        retries: 0, // first attempts unconnected on dgram sockets too (a connected one waits the window)
         timeoutMs: 5000,
         collectMs: 5000,
         answerWindowMs: 5000,
@@ -204,6 +205,37 @@ for (const kind of SOCKET_KINDS)
       assert.equal(o!.state, "open");
       assert.equal(o!.replyPackets, 3, "all three datagrams, then no more waiting");
       assert.ok(performance.now() - t0 < 2500, `took ${(performance.now() - t0).toFixed(0)} ms`);
+    });
+
+    it("after an early decision, a second copy of the answer is known as ours, not stray", async () => {
+      const twice = dgram.createSocket("udp4");
+      twice.on("message", (msg, rinfo) => {
+        for (let copy = 0; copy < 2; copy++)
+          REPLY_PARTS.forEach((part, seq) => {
+            const b = Buffer.from(`ACK\0\0\0${part}`);
+            msg.copy(b, 3, 4, 6);
+            b.writeUInt8(seq, 5);
+            twice.send(b, rinfo.port, rinfo.address);
+          });
+      });
+      await new Promise<void>((resolve) => twice.bind(0, "127.0.0.1", resolve));
+      try {
+        const whole: UdpProbe = { ...testProbe, id: "whole", complete: (replies) => replies.length >= 3 };
+        // A silent job keeps the engine (and its socket) open while the second copy arrives.
+        const ignored: UdpProbe = { ...testProbe, id: "ignored", request: () => Buffer.from("NOPE") };
+        // retries 0: first attempts unconnected on dgram sockets too (a connected one waits the window).
+        const { outcomes, stats } = await scan(
+          [job("127.0.0.1", twice.address().port, [whole]), job("127.0.0.1", server.port, [ignored])],
+          { retries: 0 },
+        );
+        const o = outcomes.find((x) => x.job.port === twice.address().port)!.probes[0]!;
+        assert.equal(o.state, "open");
+        assert.equal(o.replyPackets, 3, "one answer's datagrams count");
+        assert.ok(stats.matched >= 6, `matched ${stats.matched}: both copies were read`);
+        assert.equal(stats.stray, 0);
+      } finally {
+        twice.close();
+      }
     });
 
     it("counts a matched reply that does not parse as unparseable, still open", async () => {
