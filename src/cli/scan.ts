@@ -91,7 +91,8 @@ Safety (moat scan is meant to be safe to hand to anyone):
 
 States:
   open           a TCP connect succeeded, or the UDP service answered the probe (matched by its cookie)
-  closed         TCP reset, or ICMP port unreachable (UDP: seen only on retries, see --retries)
+  closed         TCP reset, or ICMP port unreachable (UDP without the native addon: only with
+                 --retries 1 or more)
   filtered       no TCP answer, or ICMP host/admin unreachable
   open|filtered  UDP silence: a firewall or a service that ignores the probe; UDP cannot tell which
 
@@ -274,7 +275,7 @@ export function registerScan(program: Command): void {
       new Option("--profile <name>", "a port set from the catalog (default reflectors)").choices(PROFILES),
     )
     .option("--rate <pps>", 'packets or connections per second, or "max"', String(DEFAULT_RATE))
-    .option("--retries <n>", "extra attempts for a port that did not answer (UDP closed needs >= 1)", "1")
+    .option("--retries <n>", "extra attempts for a port that did not answer", "1")
     .option(
       "--timeout <ms>",
       "longest wait for an answer; UDP waits this long until a round trip was measured, then adapts",

@@ -3,19 +3,23 @@
  * retries, times out. It knows no protocol: a probe builds the request from a cookie and says whether
  * a datagram answers it.
  *
- * Two kinds of socket, because Linux reports ICMP errors (port unreachable = closed) only to
- * *connected* UDP sockets, and a connected socket talks to one peer:
- *  - a bounded pool of connected sockets, each carrying one request at a time, so that an ICMP port
- *    unreachable reaches us as ECONNREFUSED. Retries use them, and so do first attempts when there
- *    will be a retry: a closed port is then known after one round trip and only silent ones are
- *    retried (on the same socket), which costs fewer sends and sockets than a retry of every port.
- *    Only a job's first probe takes one: the others (DNS and NTP have two) go out and are retried
- *    unconnected, and an ICMP error to the first decides them too, since it says no socket is there;
- *  - a few unconnected sockets per family: first attempts without retries (`--retries 0`, a sweep
- *    for open ports) and first attempts while every connected socket is busy (a large scan's first
- *    pass). A handful of syscalls per probe, which is what makes 50,000+ probes/s possible; such a
- *    probe's retry goes out connected, so it can still say `closed`.
- * So `closed` needs `retries >= 1`.
+ * Linux reports ICMP errors (port unreachable = closed) to an unconnected UDP socket only when it
+ * asked for them with IP_RECVERR, which Node's dgram cannot do; so two designs:
+ *  - the native socket (udp-native.ts, native/udp.c), when the addon is built: one unconnected
+ *    socket per family with IP_RECVERR sends every attempt, in sendmmsg batches, and reads the
+ *    ICMP errors from its error queue, each naming the (address, port) it answers. `closed` after
+ *    one round trip, also with `--retries 0`;
+ *  - without it (no compiler, MOAT_NATIVE=0), Node's dgram sockets: a bounded pool of connected
+ *    sockets, each carrying one request at a time, so that an ICMP port unreachable reaches us as
+ *    ECONNREFUSED. Retries use them, and so do first attempts when there will be a retry: a closed
+ *    port is then known after one round trip and only silent ones are retried (on the same socket).
+ *    Plus a few unconnected sockets per family: first attempts without retries (`--retries 0`, a
+ *    sweep for open ports) and first attempts while every connected socket is busy (a large scan's
+ *    first pass); such a probe's retry goes out connected, so it can still say `closed`. So on
+ *    dgram sockets `closed` needs `retries >= 1`.
+ * Either way only a job's first probe goes out at once; the others (DNS and NTP have two) wait for
+ * its first answer or timeout, and an ICMP error to it decides them unsent, since it says no
+ * socket is there.
  * Across a real network most ICMP errors are rate-limited by the target's kernel (Linux: 1000/s
  * overall and a few per second per peer), as for every UDP scanner: such a port stays
  * `open|filtered`.
@@ -25,7 +29,7 @@
  * Stray and forged datagrams are counted and dropped.
  *
  * Timeouts adapt to the measured round trip, the way nmap does (scan_engine.cc, `adjust_timeouts2`,
- * after RFC 6298 §2): every matched reply, and every ICMP error on a connected socket (one datagram), is a
+ * after RFC 6298 §2): every matched reply, and every ICMP error to a request with one datagram out, is a
  * sample R of the round trip of the attempt it answers; the scan keeps one smoothed RTT and variance
  *   first sample:  srtt = R,  rttvar = R / 2
  *   later ones:    rttvar = 3/4 · rttvar + 1/4 · |srtt − R|,  srtt = 7/8 · srtt + 1/8 · R
