@@ -350,6 +350,8 @@ export class UdpEngine {
   private failure: unknown = null;
   private pumpTimer: NodeJS.Timeout | null = null;
   private pumpImmediate: NodeJS.Immediate | null = null;
+  /** A scheduled pump (and the expiry before it) is running. */
+  private pumping = false;
   private sweeper: NodeJS.Timeout | null = null;
   private sweepImmediate: NodeJS.Immediate | null = null;
   private readonly onFastSent = (error: Error | null) => {
@@ -454,7 +456,9 @@ export class UdpEngine {
    */
   private deliverable(): boolean {
     const n = this.results.length;
-    return n > 0 && (this.jobsDone || this.pumpImmediate === null || n >= MAX_QUEUED_RESULTS / 2);
+    if (n >= MAX_QUEUED_RESULTS / 2) return true;
+    // While a scheduled pump runs (its expiry decides ports before it sends), it is not a pause.
+    return n > 0 && !this.pumping && (this.jobsDone || this.pumpImmediate === null);
   }
 
   private finished(): boolean {
@@ -492,14 +496,20 @@ export class UdpEngine {
     if (this.pumpImmediate === null && this.pumpTimer === null)
       this.pumpImmediate = setImmediate(() => {
         this.pumpImmediate = null;
-        // An expiry queued for this check phase goes first: after a batch of sends it would judge
-        // requests whose answers arrived during the batch and wait unread (no poll phase between).
-        if (this.sweepImmediate !== null) {
-          clearImmediate(this.sweepImmediate);
-          this.sweepImmediate = null;
-          this.expire(false);
+        this.pumping = true;
+        try {
+          // An expiry queued for this check phase goes first: after a batch of sends it would judge
+          // requests whose answers arrived during the batch and wait unread (no poll phase between).
+          if (this.sweepImmediate !== null) {
+            clearImmediate(this.sweepImmediate);
+            this.sweepImmediate = null;
+            this.expire(false);
+          }
+          this.pump();
+        } finally {
+          this.pumping = false;
         }
-        this.pump();
+        if (this.deliverable()) this.poke();
       });
   }
 
