@@ -51,6 +51,8 @@
 
 enum { SEND_HEADER = 20, EVENT_HEADER = 24, EV_DATAGRAM = 1, EV_ICMP = 2 };
 enum { SEND_BATCH = 64, RECV_SLOTS = 32, SLOT_BYTES = 65536, MAX_EVENTS = 4096 };
+/* One onEvents call carries at most this much (a flood of large datagrams waits for the next call). */
+enum { MAX_EVENT_BYTES = 4 << 20 };
 /*
  * A send refused with an errno a queued ICMP error may have left (see send_records) is tried again:
  * ECONNREFUSED, which nothing local causes, as long as errors keep coming (a burst of port
@@ -171,10 +173,14 @@ static int parse_error(const struct msghdr *m, uint8_t rec[EVENT_HEADER]) {
   return 1;
 }
 
+static int events_full(const udp_sock *s) {
+  return s->out_count >= MAX_EVENTS || s->out_len >= MAX_EVENT_BYTES;
+}
+
 /* Reads the error queue until it is empty or the event buffer is full; 1 = stopped while full. */
 static int drain_errors(udp_sock *s) {
   for (;;) {
-    if (s->out_count >= MAX_EVENTS) return 1;
+    if (events_full(s)) return 1;
     struct sockaddr_in6 name;
     uint64_t control[64]; /* aligned for cmsghdr */
     uint8_t data[64];     /* the start of our own datagram: not needed */
@@ -208,7 +214,7 @@ static int icmp_errno(int e) {
 static int drain_datagrams(udp_sock *s) {
   int tries = 0;
   for (;;) {
-    if (s->out_count >= MAX_EVENTS) return 1;
+    if (events_full(s)) return 1;
     for (int i = 0; i < RECV_SLOTS; i++) {
       s->msgs[i].msg_hdr.msg_namelen = sizeof s->names[i];
       s->msgs[i].msg_hdr.msg_flags = 0;

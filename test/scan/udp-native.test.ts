@@ -4,6 +4,7 @@
  * the send records' bounds, and the socket itself on loopback (a real kernel's ICMP errors and replies).
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
 import dgram from "node:dgram";
 import { before, describe, it } from "node:test";
 import fc from "fast-check";
@@ -268,6 +269,50 @@ describe("native UDP socket on loopback", () => {
         server.close();
       }
     });
+
+  it("reads a backlog larger than one call takes over several calls, saying there is more", async () => {
+    // 4,500 datagrams wait in the socket before it is read (more than the 4,096 events of one call).
+    const received: number[] = [];
+    let backlogs = 0;
+    const socket = new NativeUdpSocket<string>(
+      addon,
+      "ipv4",
+      {
+        datagram: (_key, payload) => received.push(payload.readUInt16BE(0)),
+        icmp: () => {},
+        sent: () => {},
+        refused: (code) => assert.fail(code),
+        backlog: () => backlogs++,
+      },
+      false,
+    );
+    try {
+      const count = 4500;
+      // spawnSync blocks this thread until the sender is done: nothing is read meanwhile.
+      const sender = spawnSync(
+        process.execPath,
+        [
+          "-e",
+          `const s = require("node:dgram").createSocket("udp4");
+           let i = 0;
+           const next = () => {
+             if (i === ${count}) return s.close();
+             const b = Buffer.alloc(2); b.writeUInt16BE(i++);
+             s.send(b, ${socket.port}, "127.0.0.1", next);
+           };
+           next();`,
+        ],
+        { stdio: "ignore", timeout: 20_000 },
+      );
+      assert.equal(sender.status, 0);
+      for (let i = 0; i < 200 && received.length < count; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.equal(received.length, count);
+      assert.deepEqual(received.slice(0, 3), [0, 1, 2], "in order");
+      assert.ok(backlogs >= 1, "the first call said there was more");
+    } finally {
+      socket.close();
+    }
+  });
 
   it("refuses send records that run past the end", () => {
     const socket = addon.udpOpen(4, 0, () => {}, false);
