@@ -1036,7 +1036,8 @@ export class UdpEngine {
       const unknownSend = this.answeredUnsent(req);
       const sentAt = this.answers(req, msg, fast.port);
       if (sentAt !== NO_MATCH) {
-        this.accept(req, msg, sentAt, !unknownSend);
+        // Untimed only when it answers the attempt whose send time we did not know.
+        this.accept(req, msg, sentAt, !(unknownSend && sentAt === req.sentAt));
         return;
       }
     }
@@ -1106,10 +1107,10 @@ export class UdpEngine {
       this.releaseRiders(req);
       const now = performance.now();
       // The first datagram of the answer times the round trip; later ones are the same answer.
-      if (sentAt !== AMBIGUOUS && timed) {
+      if (sentAt !== AMBIGUOUS) {
         if (now - sentAt > this.timeout || req.since === -1 || sentAt !== req.sentAt)
           this.stats.lateReplies++;
-        this.sampleRtt(now - sentAt, true);
+        if (timed) this.sampleRtt(now - sentAt, true);
       }
       req.phase = Phase.Collecting;
       req.since = now;
