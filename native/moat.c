@@ -32,28 +32,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "vec.h"
+
 /* Record layout shared with src/host/native.ts (RECORD_SIZE there). */
 enum { REC_SIZE = 24 };
 /* byte 0 protocol (6|17), 1 family (4|6), 2-3 port (little-endian), 4-7 inode (LE), 8-23 address */
 
 enum { TCP_LISTEN_STATE = 10, TCP_CLOSE_STATE = 7 };
-
-/* A growable byte array; every append checks capacity. */
-typedef struct {
-  uint8_t *data;
-  size_t len, cap;
-} vec;
-
-static int vec_reserve(vec *v, size_t more) {
-  if (v->len + more <= v->cap) return 0;
-  size_t cap = v->cap ? v->cap * 2 : 4096;
-  while (cap < v->len + more) cap *= 2;
-  uint8_t *p = realloc(v->data, cap);
-  if (!p) return -1;
-  v->data = p;
-  v->cap = cap;
-  return 0;
-}
 
 static void put_le32(uint8_t *p, uint32_t x) {
   p[0] = x & 0xff;

@@ -49,6 +49,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "vec.h"
+
 enum { SEND_HEADER = 20, EVENT_HEADER = 24, EV_DATAGRAM = 1, EV_ICMP = 2 };
 enum { SEND_BATCH = 64, RECV_SLOTS = 32, SLOT_BYTES = 65536, MAX_EVENTS = 4096 };
 /* One onEvents call carries at most this much (a flood of large datagrams waits for the next call). */
@@ -98,23 +100,11 @@ typedef struct {
   struct mmsghdr msgs[RECV_SLOTS];
   struct iovec iov[RECV_SLOTS];
   struct sockaddr_in6 names[RECV_SLOTS];
-  uint8_t *out;
-  size_t out_len, out_cap;
+  vec out;
   int out_count;
 } udp_sock;
 
 /* ------------------------------------------------------------------------------ event records */
-
-static int out_reserve(udp_sock *s, size_t more) {
-  if (s->out_len + more <= s->out_cap) return 0;
-  size_t cap = s->out_cap ? s->out_cap * 2 : 65536;
-  while (cap < s->out_len + more) cap *= 2;
-  uint8_t *p = realloc(s->out, cap);
-  if (!p) return -1;
-  s->out = p;
-  s->out_cap = cap;
-  return 0;
-}
 
 /* Address and port of a sockaddr the kernel filled in; 0 when it is not one of ours. */
 static int put_address(uint8_t *rec, const void *name, socklen_t len) {
@@ -174,7 +164,7 @@ static int parse_error(const struct msghdr *m, uint8_t rec[EVENT_HEADER]) {
 }
 
 static int events_full(const udp_sock *s) {
-  return s->out_count >= MAX_EVENTS || s->out_len >= MAX_EVENT_BYTES;
+  return s->out_count >= MAX_EVENTS || s->out.len >= MAX_EVENT_BYTES;
 }
 
 /* Reads the error queue until it is empty or the event buffer is full; 1 = stopped while full. */
@@ -196,9 +186,9 @@ static int drain_errors(udp_sock *s) {
       if (errno == EINTR) continue;
       return 0; /* EAGAIN: empty */
     }
-    if (out_reserve(s, EVENT_HEADER)) return 1;
-    if (parse_error(&m, s->out + s->out_len) == 1) {
-      s->out_len += EVENT_HEADER;
+    if (vec_reserve(&s->out, EVENT_HEADER)) return 1;
+    if (parse_error(&m, s->out.data + s->out.len) == 1) {
+      s->out.len += EVENT_HEADER;
       s->out_count++;
     }
   }
@@ -228,8 +218,8 @@ static int drain_datagrams(udp_sock *s) {
       const struct msghdr *h = &s->msgs[i].msg_hdr;
       size_t len = s->msgs[i].msg_len;
       if (len > SLOT_BYTES) len = SLOT_BYTES;
-      if (out_reserve(s, EVENT_HEADER + len)) return 1;
-      uint8_t *rec = s->out + s->out_len;
+      if (vec_reserve(&s->out, EVENT_HEADER + len)) return 1;
+      uint8_t *rec = s->out.data + s->out.len;
       memset(rec, 0, EVENT_HEADER);
       rec[0] = EV_DATAGRAM;
       if (!put_address(rec, h->msg_name, h->msg_namelen)) continue;
@@ -238,7 +228,7 @@ static int drain_datagrams(udp_sock *s) {
       rec[6] = (len >> 16) & 0xff;
       rec[7] = 0;
       memcpy(rec + EVENT_HEADER, s->slots + (size_t)i * SLOT_BYTES, len);
-      s->out_len += EVENT_HEADER + len;
+      s->out.len += EVENT_HEADER + len;
       s->out_count++;
     }
     if (n < RECV_SLOTS) return 0; /* fewer than asked: the queue is empty */
@@ -250,19 +240,19 @@ static void on_ready(uv_poll_t *poll, int status, int events) {
   (void)events;
   udp_sock *s = poll->data;
   if (s->closed) return;
-  s->out_len = 0;
+  s->out.len = 0;
   s->out_count = 0;
   /* Errors first: reading them also clears the pending sk_err the next read would return. */
   int more = drain_errors(s);
   more = drain_datagrams(s) || more;
   more = drain_errors(s) || more;
-  if (s->out_len == 0) return;
+  if (s->out.len == 0) return;
   napi_env env = s->env;
   napi_handle_scope scope;
   if (napi_open_handle_scope(env, &scope) != napi_ok) return;
   napi_value argv[2], callback, recv, result;
   void *copy;
-  if (napi_create_buffer_copy(env, s->out_len, s->out, &copy, &argv[0]) == napi_ok &&
+  if (napi_create_buffer_copy(env, s->out.len, s->out.data, &copy, &argv[0]) == napi_ok &&
       napi_get_boolean(env, more, &argv[1]) == napi_ok &&
       napi_get_reference_value(env, s->callback, &callback) == napi_ok &&
       napi_get_global(env, &recv) == napi_ok) { /* make_callback wants an object */
@@ -468,7 +458,7 @@ static napi_value throw_errno(napi_env env, const char *what, int err) {
 static void on_closed(uv_handle_t *handle) {
   udp_sock *s = handle->data;
   free(s->slots);
-  free(s->out);
+  free(s->out.data);
   free(s);
 }
 
