@@ -81,8 +81,7 @@ export const memcachedProbe: UdpProbe = {
   transport: "udp",
   ports: [11211],
   request(cookie: Cookie): Buffer {
-    const request = Buffer.allocUnsafe(TEMPLATE.length);
-    TEMPLATE.copy(request);
+    const request = Buffer.from(TEMPLATE);
     request.writeUInt16BE(cookie.id & 0xffff, 0);
     return request;
   },
