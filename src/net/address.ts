@@ -3,7 +3,7 @@
  * be reached from outside; scan and filter reuse the same ranges.
  */
 import ipaddr from "ipaddr.js";
-import { parseIpv4Number } from "./cidr.js";
+import { parseIpv4Number, parseIpv6Words } from "./cidr.js";
 
 /** `all`: the wildcard (0.0.0.0, ::); the rest describe one concrete address. */
 export type BindScope = "all" | "public" | "private" | "loopback" | "link-local";
@@ -43,12 +43,15 @@ export function ipaddrScope(address: string): BindScope {
   return "public";
 }
 
+/** parseIpv6Words's output; scoping is synchronous. */
+const WORDS = new Int32Array(4);
+
 /**
  * The scope of the plain forms moat's readers write ("192.0.2.10", "::", "fe80::1",
  * "::ffff:10.0.0.1"), by the same ranges as ipaddrScope but without ipaddr.js: its parser costs
  * ~10 ms the first time each family is parsed, most of what scoping an audit's few addresses costs.
- * Anything else (leading zeros, upper-case hex, zones, IPv6 starting with zero groups): undefined,
- * and ipaddrScope decides. test/net/address.test.ts checks the two agree.
+ * Anything else (IPv4 with leading zeros, zones, IPv6 starting with a zero group): undefined, and
+ * ipaddrScope decides. test/net/address.test.ts checks the two agree.
  */
 export function quickScope(address: string): BindScope | undefined {
   if (address === "::") return "all";
@@ -56,8 +59,9 @@ export function quickScope(address: string): BindScope | undefined {
   // Strict dotted quad, no leading zeros (ipaddr.js reads those as octal).
   const v4 = parseIpv4Number(address, address.startsWith("::ffff:") ? 7 : 0);
   if (v4 >= 0) return ipv4Scope(v4 >>> 24, (v4 >>> 16) & 255);
-  const first = firstIpv6Group(address);
-  if (first === null || first === 0) return undefined; // the unspecified, loopback and mapped forms start with 0
+  if (!parseIpv6Words(address, WORDS)) return undefined;
+  const first = WORDS[0]! >>> 16;
+  if (first === 0) return undefined; // the unspecified, loopback and mapped forms start with 0
   if ((first & 0xffc0) === 0xfe80) return "link-local"; // fe80::/10
   if ((first & 0xfe00) === 0xfc00) return "private"; // fc00::/7, unique local
   return "public";
@@ -71,20 +75,6 @@ function ipv4Scope(a: number, b: number): BindScope {
   if (a === 10 || (a === 172 && b >= 16 && b <= 31) || (a === 192 && b === 168)) return "private";
   if (a === 100 && b >= 64 && b <= 127) return "private"; // carrier-grade NAT
   return "public";
-}
-
-const HEX_GROUP = /^[0-9a-f]{1,4}$/;
-
-/** The first group of a lower-case IPv6 address in hex groups (at most one "::"), else null. */
-function firstIpv6Group(text: string): number | null {
-  const halves = text.split("::");
-  if (halves.length > 2) return null;
-  const groups = halves.map((half) => (half === "" ? [] : half.split(":")));
-  const count = groups.reduce((n, g) => n + g.length, 0);
-  if (halves.length === 1 ? count !== 8 : count > 7) return null;
-  if (!groups.every((g) => g.every((group) => HEX_GROUP.test(group)))) return null;
-  const head = groups[0]![0];
-  return head === undefined ? null : Number.parseInt(head, 16);
 }
 
 /** True for the wildcard that, on Linux, also accepts IPv4 unless the socket set IPV6_V6ONLY. */

@@ -61,6 +61,10 @@ describe("bindScope", () => {
         .map(([head, rest]) =>
           rest.length === 7 ? [head, ...rest].join(":") : `${head}::${rest.join(":")}`,
         ),
+      // upper-case hex and an IPv4 tail, which the quick path reads as well
+      fc
+        .tuple(fc.constantFrom("fe80", "FE80", "FEBF", "fc00", "FDFF", "2001", "0"), fc.ipV4())
+        .map(([head, v4]) => `${head}::${v4}`),
       // leading zeros are octal to ipaddr.js: "010.1.1.1" is 8.1.1.1
       fc
         .array(
