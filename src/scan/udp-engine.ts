@@ -1170,16 +1170,13 @@ export class UdpEngine {
     if (this.holdForBacklog(now)) return;
     this.collecting.sweep(now - this.collectWindow, (req) => this.finish(req));
     this.retiring.sweep(now - this.collectWindow, (req) => this.unregister(req));
-    const mayRetry = (req: Request) => req.attempt <= this.opts.retries && !this.opts.signal?.aborted;
     this.waiting.sweep(now - this.timeout, (req) => {
       this.releaseRiders(req);
-      if (!mayRetry(req)) this.giveUp(req, now);
+      if (!this.mayRetry(req)) this.giveUp(req, now);
       else if (!req.tellsAttemptsApart) this.linger(req, req.sentAt, now);
       else this.retry(req);
     });
-    this.lingering.sweep(now - this.answerWindow, (req) =>
-      mayRetry(req) ? this.retry(req) : this.finish(req),
-    );
+    this.lingering.sweep(now - this.answerWindow, (req) => this.windowPassed(req));
     if (pumpAfter && this.retryHead < this.retryQueue.length) this.pump();
   }
 
@@ -1192,13 +1189,22 @@ export class UdpEngine {
   /** Waits until the answer window from `start` has passed (then the lingering sweep decides). */
   private linger(req: Request, start: number, now: number): void {
     if (now - start >= this.answerWindow) {
-      if (req.attempt <= this.opts.retries && !this.opts.signal?.aborted) this.retry(req);
-      else this.finish(req);
+      this.windowPassed(req);
       return;
     }
     // Starts pushed out of order only expire late, never early (WaitQueue.sweep stops at the first not due).
     req.since = start;
     this.lingering.push(req, start);
+  }
+
+  /** The answer window since `linger`'s start has passed: retry, or call the port silent. */
+  private windowPassed(req: Request): void {
+    if (this.mayRetry(req)) this.retry(req);
+    else this.finish(req);
+  }
+
+  private mayRetry(req: Request): boolean {
+    return req.attempt <= this.opts.retries && !this.opts.signal?.aborted;
   }
 
   private retry(req: Request): void {
