@@ -118,13 +118,13 @@ export async function walkSocketFds(procRoot = "/proc"): Promise<FdWalk> {
   const { owners } = fast;
   const processes = new Map<number, ProcessInfo | null>();
   for (let i = 0; i + 3 < owners.length; i += 4) {
-    const [pid, comm, cgroup, cmdline] = owners.slice(i, i + 4) as [
-      number,
-      string | null,
-      string | null,
-      string | null,
-    ];
-    processes.set(pid, comm === null ? null : processInfoFrom(pid, comm, cgroup, cmdline));
+    const pid = owners[i] as number;
+    const comm = owners[i + 1] as string | null;
+    const info =
+      comm === null
+        ? null
+        : processInfoFrom(pid, comm, owners[i + 2] as string | null, owners[i + 3] as string | null);
+    processes.set(pid, info);
   }
   return { holders: new SortedHolders(fast.pairs), hiddenPids: fast.hiddenPids, processes };
 }
