@@ -312,6 +312,8 @@ export class UdpEngine {
   private readonly fast: Record<Family, FastSocket[]> = { ipv4: [], ipv6: [] };
   /** The family's unconnected socket is the native one: it sees ICMP errors, no connected sockets needed. */
   private readonly nativeFamily: Record<Family, boolean> = { ipv4: false, ipv6: false };
+  /** Those native sockets (at most one per family), for the pump. */
+  private readonly natives: NativeUdpSocket<Request>[] = [];
   private readonly conns: Conn[] = [];
   private readonly freeConns: Record<Family, Conn[]> = { ipv4: [], ipv6: [] };
   private connLimit: number;
@@ -557,20 +559,16 @@ export class UdpEngine {
   /** Hands the native sockets' queued datagrams over; true when some could not be taken yet. */
   private flushNative(): boolean {
     let left = false;
-    for (const family of this.opts.families)
-      for (const f of this.fast[family]) {
-        if (f.native === null) continue;
-        f.native.flush();
-        left ||= f.native.untaken;
-      }
+    for (const native of this.natives) {
+      native.flush();
+      left ||= native.untaken;
+    }
     return left;
   }
 
   /** Some datagram was handed over and is not yet known to have left. */
   private nativeUnsent(): boolean {
-    for (const family of this.opts.families)
-      for (const f of this.fast[family]) if (f.native?.queued) return true;
-    return false;
+    return this.natives.some((native) => native.queued);
   }
 
   /** A queued datagram went out: its wait starts now (queued, it could not be answered). */
@@ -736,6 +734,7 @@ export class UdpEngine {
       fast.port = fast.native.port;
       this.fast[family].push(fast);
       this.nativeFamily[family] = true;
+      this.natives.push(fast.native);
       return;
     }
     for (let i = 0; i < this.opts.poolSize; i++) {
