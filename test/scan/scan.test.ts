@@ -41,6 +41,17 @@ async function collect(scanner: Scanner, stopAfter = Number.POSITIVE_INFINITY): 
   return out;
 }
 
+/** The same through `batches()`, the CLI's way, stopping after `stopAfter` batches. */
+async function collectBatches(scanner: Scanner, stopAfter: number): Promise<ScanResult[]> {
+  const out: ScanResult[] = [];
+  let batches = 0;
+  for await (const batch of scanner.batches()) {
+    out.push(...batch);
+    if (++batches >= stopAfter) break;
+  }
+  return out;
+}
+
 describe("scan pipeline", () => {
   let catalog: Catalog;
   let server: dgram.Socket;
@@ -126,6 +137,25 @@ describe("scan pipeline", () => {
     assert.equal(keys.length, 30);
     assert.equal(new Set(keys).size, 30);
     assert.ok(rest.concat(first).some((r) => r.port === port && r.state === "open"));
+  });
+
+  it("resumes a scan read a batch at a time (as the CLI reads it): each batch taken is recorded", async () => {
+    const path = join(dir, "scan-batches.state");
+    const ports = `${port - 10}-${port + 9}/udp,1-10/tcp`;
+    const interrupted = ScanState.open(path);
+    const first = await collectBatches(scanner(ports, interrupted), 1);
+    interrupted.close();
+    assert.ok(first.length > 0);
+    const recorded = readFileSync(path, "utf8").trim().split("\n").slice(1);
+    assert.equal(recorded.length, first.length);
+    const state = ScanState.open(path);
+    const second = scanner(ports, state);
+    const rest = await collectBatches(second, Number.POSITIVE_INFINITY);
+    state.close();
+    assert.equal(second.skipped, first.length);
+    const keys = [...first, ...rest].map((r) => `${r.protocol} ${r.port}`);
+    assert.equal(keys.length, 30);
+    assert.equal(new Set(keys).size, 30);
   });
 });
 
