@@ -265,7 +265,7 @@ export class Aggregator {
         destinations: new Distinct(this.distinct),
         firstSeen,
         lastSeen: firstSeen,
-        kinds: [0, 0, 0, 0, 0],
+        kinds: PACKET_KINDS.map(() => 0),
         probes: {},
         tags: {},
       };

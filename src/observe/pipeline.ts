@@ -1,7 +1,8 @@
 /**
  * Capture records in, committed bucket rows out: decode, classify, aggregate at the finest bucket
- * size, fold closed buckets into the coarser sizes, and hand closed buckets off in batches. Shared by `observe ingest` (a file) and `observe live`
- * (tcpdump's stream); the caller decides when a batch is written (src/observe/ingest.ts, live.ts).
+ * size, fold closed buckets into the coarser sizes, and hand closed buckets off in batches. Shared
+ * by `observe ingest` (a file) and `observe live` (tcpdump's stream); the caller decides when a
+ * batch is written (src/observe/ingest.ts, live.ts).
  *
  * A bucket is closed once the capture's clock has moved `lateness` past its end: captures are
  * nearly in time order, and the few packets that arrive later than that for a closed bucket are

@@ -21,7 +21,13 @@ import { MAX_PRECISION, MIN_PRECISION } from "../../src/observe/hll.js";
 import { mergeBucketRows, mergePortRows } from "../../src/observe/merge-rows.js";
 import type { DecodedPacket } from "../../src/observe/types.js";
 import { decodeDistinct, encodeDistinct } from "../../src/store/distinct-codec.js";
-import { type DuckDbStore, openDuckDbStore, SCHEMA_VERSION } from "../../src/store/duckdb-store.js";
+import {
+  DUCKDB_ALLOCATOR_CONF,
+  type DuckDbStore,
+  openDuckDbStore,
+  returnFreedMemory,
+  SCHEMA_VERSION,
+} from "../../src/store/duckdb-store.js";
 import type { IngestBatch, IngestIdentity } from "../../src/store/observe-store.js";
 import { icmp, packet, udp } from "../observe/packets.js";
 
@@ -518,5 +524,16 @@ describe("distinct-codec", () => {
   it("an exact set whose IPv4 count exceeds its bytes is refused before anything is allocated", () => {
     const bogus = Buffer.from([3, 0xff, 0xff, 0xff, 0xff, 1, 2, 3, 4]);
     assert.equal(decodeDistinct(bogus), null);
+  });
+});
+
+describe("returnFreedMemory", () => {
+  it("sets DuckDB's allocator to return freed memory at once, unless the user chose otherwise", () => {
+    const env: NodeJS.ProcessEnv = {};
+    returnFreedMemory(env);
+    assert.equal(env.DUCKDB_JE_MALLOC_CONF, DUCKDB_ALLOCATOR_CONF);
+    const chosen: NodeJS.ProcessEnv = { DUCKDB_JE_MALLOC_CONF: "dirty_decay_ms:5000" };
+    returnFreedMemory(chosen);
+    assert.equal(chosen.DUCKDB_JE_MALLOC_CONF, "dirty_decay_ms:5000");
   });
 });
