@@ -110,16 +110,9 @@ export function decodeEvents(
   while (events.length - at >= EVENT_HEADER) {
     const kind = events[at]!;
     const family = events[at + 1]!;
-    const port = (events[at + 2]! << 8) | events[at + 3]!;
+    const port = events.readUInt16BE(at + 2);
     if (family !== 4 && family !== 6) break;
-    const key =
-      family === 4
-        ? ipv4Key(
-            events[at + 8]! * 0x1000000 +
-              ((events[at + 9]! << 16) | (events[at + 10]! << 8) | events[at + 11]!),
-            port,
-          )
-        : ipv6Key(events, at + 8, port);
+    const key = family === 4 ? ipv4Key(events.readUInt32BE(at + 8), port) : ipv6Key(events, at + 8, port);
     if (kind === EV_DATAGRAM) {
       const length = events.readUInt32LE(at + 4);
       const start = at + EVENT_HEADER;
@@ -203,18 +196,10 @@ export class NativeUdpSocket<T> {
     const b = this.batch;
     const at = this.end;
     const a = to.address;
-    if (typeof a === "number") {
-      b[at] = a >>> 24;
-      b[at + 1] = (a >>> 16) & 0xff;
-      b[at + 2] = (a >>> 8) & 0xff;
-      b[at + 3] = a & 0xff;
-    } else {
-      b.set(a, at);
-    }
-    b[at + 16] = to.port >>> 8;
-    b[at + 17] = to.port & 0xff;
-    b[at + 18] = payload.length & 0xff;
-    b[at + 19] = payload.length >>> 8;
+    if (typeof a === "number") b.writeUInt32BE(a, at);
+    else b.set(a, at);
+    b.writeUInt16BE(to.port, at + 16);
+    b.writeUInt16LE(payload.length, at + 18);
     payload.copy(b, at + SEND_HEADER);
     this.end = at + size;
     this.tags.push(tag);
