@@ -7,7 +7,7 @@
  * past `distinctBound` values, and top sources/victims are Misra–Gries summaries of fixed capacity.
  * What remains is one entry per active (protocol, port) per open bucket; `drain` hands closed buckets off.
  */
-import { type Classification, PACKET_KINDS, type PacketKind } from "./classify.js";
+import { type Classification, PACKET_KINDS, type PacketKind, victimOf } from "./classify.js";
 import { Distinct, type DistinctOptions, type DistinctState } from "./distinct.js";
 import { HeavyHitters, type HeavyState } from "./heavy.js";
 import type { DecodedPacket, TransportProtocol } from "./types.js";
@@ -188,11 +188,11 @@ export class Aggregator {
     this.last = b;
     countPacket(b, p);
     b.topSources.add(p.source);
-    if (c.kind === "backscatter") {
-      // The reply's source is the host that was flooded.
+    const victim = victimOf(p, c);
+    if (victim !== null) {
       b.backscatterPackets++;
-      b.victims.add(p.source);
-      b.topVictims.add(p.source);
+      b.victims.add(victim);
+      b.topVictims.add(victim);
     }
 
     const port = PORTLESS.has(p.protocol) ? null : p.destinationPort;
