@@ -150,32 +150,24 @@ function widest(list: Piece[]): Piece {
 }
 
 /**
- * The answer when no gate has rules for any of the families: the same for every such socket, so
- * made once per set of gates and families (an audit has thousands of sockets); null when some gate
+ * The answer when no gate has rules for any of the socket's families: the same for every such
+ * socket, so made once per set of gates (an audit has thousands of sockets); null when some gate
  * has rules. The caller copies the reasons, never changes them.
  */
-const openCache = new WeakMap<readonly Gate[], Map<string, Reachability | null>>();
+const openCache = new WeakMap<readonly Gate[], { open: Record<Family, boolean>; answer: Reachability }>();
 
 function openToAll(gates: readonly Gate[], families: Family[]): Reachability | null {
-  let byFamilies = openCache.get(gates);
-  if (byFamilies === undefined) {
-    byFamilies = new Map();
-    openCache.set(gates, byFamilies);
+  let cached = openCache.get(gates);
+  if (cached === undefined) {
+    const opens = (family: Family) => gates.every((gate) => gate.opensEverything(family));
+    const reasons = [
+      `Reachable from anywhere: ${gates.map((g) => `${g.name} has no rules for it`).join("; ")}.`,
+    ];
+    cached = { open: { ipv4: opens("ipv4"), ipv6: opens("ipv6") }, answer: { exposure: "exposed", reasons } };
+    openCache.set(gates, cached);
   }
-  const key = families.join(" ");
-  let answer = byFamilies.get(key);
-  if (answer === undefined) {
-    answer = families.every((family) => gates.every((gate) => gate.opensEverything(family)))
-      ? {
-          exposure: "exposed",
-          reasons: [
-            `Reachable from anywhere: ${gates.map((g) => `${g.name} has no rules for it`).join("; ")}.`,
-          ],
-        }
-      : null;
-    byFamilies.set(key, answer);
-  }
-  return answer;
+  const { open, answer } = cached;
+  return families.every((family) => open[family]) ? answer : null;
 }
 
 export function reachability(socket: Socket, gates: readonly Gate[]): Reachability {

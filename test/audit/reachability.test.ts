@@ -67,6 +67,18 @@ describe("reachability through a packet filter", () => {
     assert.match(dual.reasons[0]!, /::\/0|2000::|::/);
   });
 
+  it("one set of gates judges each family on its own (the no-rules answer is cached per set of gates)", () => {
+    const v6only = parseFilter("name: v6\nfamilies: [ipv6]\ndefault: deny\nrules: []\n", "v6.yaml");
+    const gates = [filterGate(v6only, "v6.yaml")];
+    const v4 = reachability(socket("tcp", "192.0.2.5", 3306), gates);
+    assert.equal(v4.exposure, "exposed");
+    assert.match(v4.reasons[0]!, /^Reachable from anywhere: /);
+    assert.equal(reachability(socket("tcp", "2001:db8::5", 3306), gates).exposure, "blocked");
+    assert.equal(reachability(socket("tcp", "::", 3306), gates).exposure, "restricted");
+    assert.equal(reachability(socket("tcp", "::ffff:192.0.2.5", 3306), gates).exposure, "exposed");
+    assert.equal(reachability(socket("tcp", "192.0.2.6", 3306), gates), v4, "one shared answer");
+  });
+
   it("agrees with the filter on random sources: restricted names exactly the sources it lets in", () => {
     const v4 = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join("."));
     // Networks on octet boundaries keep the generator simple; the cuts between them are what matters.
