@@ -148,7 +148,8 @@ function kindCounts(byIndex: readonly number[]): Partial<Record<PacketKind, numb
   return kinds;
 }
 
-function ranked(summary: HeavyHitters, n: number): RankedAddress[] {
+/** The top `n` of a summary as stored rows list them. */
+export function ranked(summary: HeavyHitters, n: number): RankedAddress[] {
   return summary.top(n).map((h) => ({ address: h.key, packets: h.count, error: h.error }));
 }
 

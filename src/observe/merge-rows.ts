@@ -5,7 +5,13 @@
  * without sketches) can only be added, which may overcount; the merged row says so in `approximate`.
  * Pure; the store hands rows in bucket order.
  */
-import { type BucketRow, DEFAULT_HEAVY_CAPACITY, type PortRow, type RankedAddress } from "./aggregate.js";
+import {
+  type BucketRow,
+  DEFAULT_HEAVY_CAPACITY,
+  type PortRow,
+  type RankedAddress,
+  ranked,
+} from "./aggregate.js";
 import { Distinct, type DistinctState } from "./distinct.js";
 import { HeavyHitters, type HeavyState } from "./heavy.js";
 
@@ -99,7 +105,7 @@ function mergeTop(lists: RankedAddress[][], states: (HeavyState | undefined)[], 
   if (states.every((s) => s !== undefined)) {
     const merged = HeavyHitters.fromState(states[0]!, DEFAULT_HEAVY_CAPACITY);
     for (const s of states.slice(1)) merged.merge(HeavyHitters.fromState(s!, DEFAULT_HEAVY_CAPACITY));
-    return merged.top(n).map((h) => ({ address: h.key, packets: h.count, error: h.error }));
+    return ranked(merged, n);
   }
   return mergeRanked(lists, n);
 }
