@@ -465,8 +465,8 @@ async function main() {
 
     // The throughput run: moat alone, one pass (--retries 0), the addresses x (11211 + N-1 dropped
     // ports); with more addresses, fewer ports (the same number of probes as 512 x --big-ports).
-    opts.bigPorts = Math.max(2, Math.round((opts.bigPorts * 512) / truth.addresses.length));
-    const bigPorts = [11211, ...Array.from({ length: opts.bigPorts - 1 }, (_, i) => BIG_PORT_BASE + i)];
+    const bigPortCount = Math.max(2, Math.round((opts.bigPorts * 512) / truth.addresses.length));
+    const bigPorts = [11211, ...Array.from({ length: bigPortCount - 1 }, (_, i) => BIG_PORT_BASE + i)];
     const bigRow = {
       name: `moat scan --rate max --retries 0 (${bigPorts.length} ports)`,
       argv: inCli([
@@ -475,7 +475,7 @@ async function main() {
         "scan",
         ...PREFIXES,
         "--ports",
-        `11211/udp,${BIG_PORT_BASE}-${BIG_PORT_BASE + opts.bigPorts - 2}/udp`,
+        `11211/udp,${BIG_PORT_BASE}-${BIG_PORT_BASE + bigPortCount - 2}/udp`,
         "--allow-special",
         "--scope",
         scope,
