@@ -1,9 +1,10 @@
 /*
  * moat's optional native helper (N-API, C). Two jobs that dominate `moat audit` on large hosts:
  *
- *  listeners(nsPath|null) -> Buffer   the TCP listeners and unconnected UDP sockets of one network
- *      namespace through NETLINK_SOCK_DIAG (inet_diag, as ss does): binary records from the kernel
- *      instead of /proc/net/{tcp,udp}* text the kernel formats a page at a time.
+ *  listeners(nsPath|null) -> Promise<Buffer>   the TCP listeners and unconnected UDP sockets of one
+ *      network namespace through NETLINK_SOCK_DIAG (inet_diag, as ss does), off the JavaScript
+ *      thread: binary records from the kernel instead of /proc/net/{tcp,udp}* text the kernel
+ *      formats a page at a time.
  *  socketFds(procRoot) -> Promise<{pairs: Uint32Array [inode, pid, ...], hiddenPids, owners}>
  *      (pairs sorted by inode, then pid, each pair once)
  *      every socket fd in /proc/<pid>/fd, with readlinkat on a directory fd (no per-fd JS string,
@@ -215,19 +216,14 @@ static int string_arg(napi_env env, napi_value v, char *buf, size_t size) {
   return n + 1 < size ? 1 : -1; /* refuse a truncated path */
 }
 
-static napi_value listeners(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  char path[4096];
-  int has = argc < 1 ? 0 : string_arg(env, argv[0], path, sizeof path);
-  if (has < 0) {
-    napi_throw_type_error(env, NULL, "listeners(nsPath): a path string or null");
-    return NULL;
+/* The four dumps, same order as the /proc tables: tcp, tcp6, udp, udp6. 0 or -errno; *what names
+ * the step that failed. */
+static int read_listeners(const char *ns_path, vec *out, const char **what) {
+  int fd = diag_socket(ns_path);
+  if (fd < 0) {
+    *what = "sock_diag socket";
+    return fd;
   }
-  int fd = diag_socket(has ? path : NULL);
-  if (fd < 0) return throw_errno(env, "sock_diag socket", -fd);
-  /* Same order as the /proc tables: tcp, tcp6, udp, udp6 */
   static const struct {
     uint8_t family, protocol;
     uint32_t states;
@@ -235,17 +231,72 @@ static napi_value listeners(napi_env env, napi_callback_info info) {
             {AF_INET6, IPPROTO_TCP, 1u << TCP_LISTEN_STATE},
             {AF_INET, IPPROTO_UDP, 1u << TCP_CLOSE_STATE},
             {AF_INET6, IPPROTO_UDP, 1u << TCP_CLOSE_STATE}};
-  vec out = {0};
   for (int i = 0; i < 4; i++) {
-    int r = dump(fd, q[i].family, q[i].protocol, q[i].states, (uint32_t)i + 1, &out);
+    int r = dump(fd, q[i].family, q[i].protocol, q[i].states, (uint32_t)i + 1, out);
     if (r < 0) {
       close(fd);
-      free(out.data);
-      return throw_errno(env, "sock_diag dump", -r);
+      *what = "sock_diag dump";
+      return r;
     }
   }
   close(fd);
-  return to_buffer(env, &out);
+  return 0;
+}
+
+/* listeners runs on libuv's thread pool, so moat's JavaScript loads while the kernel dumps the
+ * table. (A namespace is still entered on a thread of its own: see diag_socket.) */
+typedef struct {
+  napi_async_work work;
+  napi_deferred deferred;
+  char path[4096];
+  int has_path, err;
+  const char *what;
+  vec out;
+} listeners_task;
+
+static void listeners_execute(napi_env env, void *data) {
+  (void)env;
+  listeners_task *t = data;
+  t->err = -read_listeners(t->has_path ? t->path : NULL, &t->out, &t->what);
+}
+
+static void listeners_complete(napi_env env, napi_status status, void *data) {
+  listeners_task *t = data;
+  napi_value result = NULL;
+  void *dst;
+  if (status == napi_ok && t->err == 0)
+    napi_create_buffer_copy(env, t->out.len, t->out.data ? (void *)t->out.data : (void *)"", &dst, &result);
+  if (result != NULL) napi_resolve_deferred(env, t->deferred, result);
+  else
+    napi_reject_deferred(env, t->deferred,
+                         errno_error(env, t->err ? t->what : "listeners", t->err ? t->err : ENOMEM));
+  napi_delete_async_work(env, t->work);
+  free(t->out.data);
+  free(t);
+}
+
+static napi_value listeners(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  listeners_task *t = calloc(1, sizeof *t);
+  if (!t) return throw_errno(env, "listeners", ENOMEM);
+  t->has_path = argc < 1 ? 0 : string_arg(env, argv[0], t->path, sizeof t->path);
+  if (t->has_path < 0) {
+    free(t);
+    napi_throw_type_error(env, NULL, "listeners(nsPath): a path string or null");
+    return NULL;
+  }
+  napi_value promise, name;
+  napi_create_string_utf8(env, "moat.listeners", NAPI_AUTO_LENGTH, &name);
+  if (napi_create_promise(env, &t->deferred, &promise) != napi_ok ||
+      napi_create_async_work(env, NULL, name, listeners_execute, listeners_complete, t, &t->work) != napi_ok ||
+      napi_queue_async_work(env, t->work) != napi_ok) {
+    free(t);
+    napi_throw_error(env, NULL, "listeners: cannot start the dump");
+    return NULL;
+  }
+  return promise;
 }
 
 static napi_value parse_diag_js(napi_env env, napi_callback_info info) {

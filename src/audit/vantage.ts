@@ -10,7 +10,8 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { networkInterfaces, tmpdir } from "node:os";
 import { join } from "node:path";
 import { EnvironmentError, InputError } from "../errors.js";
-import { NETNS_DIR, namedNamespaces } from "../host/netns.js";
+import { namedNamespaces } from "../host/netns.js";
+import { NETNS_DIR, namedNetnsPath } from "../host/netns-path.js";
 import type { SocketSourceSpec } from "../host/sockets.js";
 import { bindScope, unmapAddress } from "../net/address.js";
 import { MAX_UNSCOPED } from "../scan/scope.js";
@@ -48,7 +49,8 @@ function checkVantage(from: string, audited: SocketSourceSpec): void {
       "--scan-from runs a scan inside another network namespace, which needs root",
       `run it as root: sudo moat audit --scan-from ${from}`,
     );
-  const ino = from.includes("/") || from.startsWith(".") ? null : nsInode(`${NETNS_DIR}/${from}`);
+  const path = namedNetnsPath(from);
+  const ino = path === null ? null : nsInode(path);
   if (ino === null) {
     const names = namedNamespaces();
     const known = names.length > 0 ? `existing: ${names.join(", ")}` : "`ip netns list` shows none";

@@ -11,8 +11,8 @@ import { formatIpv6Bytes } from "../net/ipv6-text.js";
 import type { RawSocket } from "./proc-net.js";
 
 export interface NativeAddon {
-  /** Listening TCP and unconnected UDP of the namespace at nsPath (null: moat's own), as records. */
-  listeners(nsPath: string | null): Buffer;
+  /** Listening TCP and unconnected UDP of the namespace at nsPath (null: moat's own), as records, read off the JS thread. */
+  listeners(nsPath: string | null): Promise<Buffer>;
   /**
    * Every socket fd under procRoot: [inode, pid, inode, pid, ...] sorted by inode then pid, each
    * pair once (processes.ts searches it), walked and sorted off the JS thread, and the
@@ -118,11 +118,57 @@ export function decodeRecords(buf: Buffer): RawSocket[] {
   return out;
 }
 
-/** The namespace's listeners through sock_diag; null when the native reader is unavailable or fails. */
-export function nativeListeners(nsPath: string | null, native = addon()): RawSocket[] | null {
+/**
+ * Reads started before the program knew it would need them (src/cli/prefetch.ts, while the rest of
+ * moat loads), keyed by what they read; the first reader asking for the same thing takes it over.
+ * On globalThis: the entry point and the rest of the program may be separate bundles.
+ */
+const PREFETCHED = Symbol.for("moat.prefetched-reads");
+type Prefetched = Map<string, Promise<unknown>>;
+
+function prefetched(): Prefetched {
+  const holder = globalThis as { [PREFETCHED]?: Prefetched };
+  holder[PREFETCHED] ??= new Map();
+  return holder[PREFETCHED];
+}
+
+/** The read started under `key`, or a new one; a prefetched read serves once, and only the real addon. */
+function startOrTake<T>(key: string, native: NativeAddon, start: () => Promise<T>): Promise<T> {
+  const early = native === addon() ? prefetched().get(key) : undefined;
+  if (early === undefined) return start();
+  prefetched().delete(key);
+  return early as Promise<T>;
+}
+
+const listenersKey = (nsPath: string | null) => `listeners:${nsPath ?? ""}`;
+const socketFdsKey = (procRoot: string) => `socketFds:${procRoot}`;
+
+/**
+ * Start the reads of nativeListeners(nsPath) (unless nsPath is undefined) and nativeSocketFds(procRoot)
+ * now, for them to take over later. Nothing happens without the addon; a failure waits for its reader.
+ */
+export function prefetchNativeReads(procRoot: string, nsPath: string | null | undefined): void {
+  const native = addon();
+  if (native === null) return;
+  const start = (key: string, read: () => Promise<unknown>) => {
+    if (prefetched().has(key)) return;
+    try {
+      const pending = read();
+      pending.catch(() => {}); // its reader sees the failure; nobody may ever ask
+      prefetched().set(key, pending);
+    } catch {
+      // a bad argument: the reader will ask again and be told
+    }
+  };
+  start(socketFdsKey(procRoot), () => native.socketFds(procRoot));
+  if (nsPath !== undefined) start(listenersKey(nsPath), () => native.listeners(nsPath));
+}
+
+/** The namespace's listeners through sock_diag, read off the JS thread; null when the native reader is unavailable or fails. */
+export async function nativeListeners(nsPath: string | null, native = addon()): Promise<RawSocket[] | null> {
   if (native === null) return null;
   try {
-    return decodeRecords(native.listeners(nsPath));
+    return decodeRecords(await startOrTake(listenersKey(nsPath), native, () => native.listeners(nsPath)));
   } catch {
     return null; // no sock_diag (kernel without inet_diag/udp_diag), namespace gone: /proc text says why
   }
@@ -132,7 +178,7 @@ export function nativeListeners(nsPath: string | null, native = addon()): RawSoc
 export async function nativeSocketFds(procRoot: string, native = addon()): Promise<NativeFdWalk | null> {
   if (native === null) return null;
   try {
-    return await native.socketFds(procRoot);
+    return await startOrTake(socketFdsKey(procRoot), native, () => native.socketFds(procRoot));
   } catch {
     return null; // procRoot unreadable: the JavaScript walk reports it the usual way
   }

@@ -14,13 +14,14 @@ import { readdirSync, statSync } from "node:fs";
 import { hostname } from "node:os";
 import { EnvironmentError, InputError } from "../errors.js";
 import { nativeListeners } from "./native.js";
+import { NETNS_DIR, namedNetnsPath } from "./netns-path.js";
 import { parseProcNet, type RawSocket } from "./proc-net.js";
 import { ownersFrom, walkSocketFds } from "./processes.js";
 import { ownerWarnings, ProcessGone, readNetDir, TABLES, toSockets } from "./procfs.js";
 import { CAT_SCRIPT, sectionsOf } from "./table-reader.js";
 import type { Socket, SocketTable } from "./types.js";
 
-export const NETNS_DIR = "/run/netns";
+export { NETNS_DIR } from "./netns-path.js";
 
 interface Namespace {
   /** "dev:ino" of the nsfs inode: the namespace's identity. */
@@ -78,7 +79,7 @@ function namespacesOfProcesses(procRoot = "/proc"): Map<string, Namespace & { pi
 /** The tables of one namespace: via a process inside it, else (named only) via nsenter; null if gone. */
 async function readNamespace(ns: Namespace): Promise<RawSocket[] | null> {
   // A named namespace can be entered by its name: no process to look for (native reader only).
-  const named = ns.names[0] === undefined ? null : nativeListeners(`${NETNS_DIR}/${ns.names[0]}`);
+  const named = ns.names[0] === undefined ? null : await nativeListeners(`${NETNS_DIR}/${ns.names[0]}`);
   if (named !== null && nsKey(`${NETNS_DIR}/${ns.names[0]}`)?.key === ns.key) return named;
   for (const pid of ns.pids ?? namespacesOfProcesses().get(ns.key)?.pids ?? []) {
     try {
@@ -197,7 +198,8 @@ async function readMany(
 /** --netns NAME: the sockets of one namespace made by `ip netns add NAME`. */
 export async function readNamedNetns(name: string): Promise<SocketTable> {
   requireRoot(`--netns ${name}`);
-  const id = name.includes("/") || name.startsWith(".") ? null : nsKey(`${NETNS_DIR}/${name}`);
+  const path = namedNetnsPath(name);
+  const id = path === null ? null : nsKey(path);
   if (id === null) {
     const names = namedNamespaces();
     const known = names.length > 0 ? `existing: ${names.join(", ")}` : "`ip netns list` shows none";

@@ -41,7 +41,7 @@ export async function readNetDir(
   copied: boolean,
   nsFile?: string | null,
 ): Promise<RawSocket[]> {
-  const fast = nsFile === undefined ? null : nativeListeners(nsFile);
+  const fast = nsFile === undefined ? null : await nativeListeners(nsFile);
   if (fast !== null) return fast;
   const reads = await readTables(netDir);
   const out: RawSocket[] = [];

@@ -5,6 +5,7 @@
  */
 import { existsSync } from "node:fs";
 import type { View } from "vega";
+import { importExternal } from "../import-external.js";
 import { type ChartOptions, type PortSeries, portChartSpec } from "./chart-spec.js";
 
 export type { ChartAlert, ChartOptions, ChartPoint, PortSeries } from "./chart-spec.js";
@@ -23,7 +24,10 @@ function refuse(what: string): () => Promise<never> {
  * Its loader refuses every fetch and file read: all data is inline, so any load would be a bug.
  */
 export async function chartView(series: PortSeries[], options?: ChartOptions): Promise<View> {
-  const [vega, vegaLite] = await Promise.all([import("vega"), import("vega-lite")]);
+  const [vega, vegaLite] = await Promise.all([
+    importExternal<typeof import("vega")>("vega"),
+    importExternal<typeof import("vega-lite")>("vega-lite"),
+  ]);
   const compiled = vegaLite.compile(portChartSpec(series, options)).spec;
   const loader = vega.loader();
   loader.load = refuse("load a URL");
@@ -36,7 +40,7 @@ export async function chartView(series: PortSeries[], options?: ChartOptions): P
 }
 
 export async function renderChartSvg(series: PortSeries[], options?: ChartOptions): Promise<string> {
-  const { resetSVGDefIds } = await import("vega");
+  const { resetSVGDefIds } = await importExternal<typeof import("vega")>("vega");
   const view = await chartView(series, options);
   try {
     // Clip-path and gradient ids come from module-wide counters: reset them so the same chart
@@ -51,7 +55,7 @@ export async function renderChartSvg(series: PortSeries[], options?: ChartOption
 
 export async function renderChartPng(series: PortSeries[], options?: ChartOptions): Promise<Buffer> {
   const svg = await renderChartSvg(series, options);
-  const { Resvg } = await import("@resvg/resvg-js");
+  const { Resvg } = await importExternal<typeof import("@resvg/resvg-js")>("@resvg/resvg-js");
   // Debian's DejaVu when present (fast, and the same glyphs on every such machine); otherwise
   // whatever the system has.
   const dejavu = existsSync(DEJAVU_DIR);

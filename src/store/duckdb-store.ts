@@ -8,6 +8,7 @@
  */
 import type { DuckDBConnection, DuckDBInstance } from "@duckdb/node-api";
 import { EnvironmentError, InputError } from "../errors.js";
+import { importExternal } from "../import-external.js";
 import type { BucketRow, BucketSize, PortRow } from "../observe/aggregate.js";
 import type { DistinctState } from "../observe/distinct.js";
 import type { HeavyState } from "../observe/heavy.js";
@@ -124,7 +125,7 @@ export async function openDuckDbStore(
   options: { readOnly?: boolean } = {},
 ): Promise<DuckDbStore> {
   returnFreedMemory();
-  const { DuckDBInstance } = await import("@duckdb/node-api");
+  const { DuckDBInstance } = await importExternal<typeof import("@duckdb/node-api")>("@duckdb/node-api");
   let instance: DuckDBInstance;
   try {
     const config: Record<string, string> = {

@@ -52,8 +52,8 @@ describe("native and JavaScript socket readers agree", { skip: labSkipReason() }
     const addon = testAddon();
     const pid = lab.daemon("mixed").pid;
     const text = (await readNetDir(`/proc/${pid}/net`, false)).map(key).sort();
-    const byName = nativeListeners(`/run/netns/${lab.ns("server")}`, addon);
-    const byPid = nativeListeners(`/proc/${pid}/ns/net`, addon);
+    const byName = await nativeListeners(`/run/netns/${lab.ns("server")}`, addon);
+    const byPid = await nativeListeners(`/proc/${pid}/ns/net`, addon);
     assert.ok(byName !== null && byPid !== null);
     assert.equal(text.length, 9);
     assert.deepEqual(byName.map(key).sort(), text);
