@@ -243,6 +243,29 @@ static int read_listeners(const char *ns_path, vec *out, const char **what) {
   return 0;
 }
 
+/* The promise of a task on libuv's pool: started by start_async, settled (and the work freed) by
+ * settle, with `result`, or an errno error (ENOMEM when there is neither). */
+static napi_value start_async(napi_env env, const char *name, napi_async_execute_callback execute,
+                              napi_async_complete_callback complete, void *task, napi_deferred *deferred,
+                              napi_async_work *work) {
+  napi_value promise, resource;
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  if (napi_create_promise(env, deferred, &promise) != napi_ok ||
+      napi_create_async_work(env, NULL, resource, execute, complete, task, work) != napi_ok ||
+      napi_queue_async_work(env, *work) != napi_ok) {
+    napi_throw_error(env, NULL, "cannot start the native read");
+    return NULL;
+  }
+  return promise;
+}
+
+static void settle(napi_env env, napi_deferred deferred, napi_async_work work, napi_value result,
+                   const char *what, int err) {
+  if (result != NULL) napi_resolve_deferred(env, deferred, result);
+  else napi_reject_deferred(env, deferred, errno_error(env, what, err ? err : ENOMEM));
+  napi_delete_async_work(env, work);
+}
+
 /* listeners runs on libuv's thread pool, so moat's JavaScript loads while the kernel dumps the
  * table. (A namespace is still entered on a thread of its own: see diag_socket.) */
 typedef struct {
@@ -266,36 +289,31 @@ static void listeners_complete(napi_env env, napi_status status, void *data) {
   void *dst;
   if (status == napi_ok && t->err == 0)
     napi_create_buffer_copy(env, t->out.len, t->out.data ? (void *)t->out.data : (void *)"", &dst, &result);
-  if (result != NULL) napi_resolve_deferred(env, t->deferred, result);
-  else
-    napi_reject_deferred(env, t->deferred,
-                         errno_error(env, t->err ? t->what : "listeners", t->err ? t->err : ENOMEM));
-  napi_delete_async_work(env, t->work);
+  settle(env, t->deferred, t->work, result, t->err ? t->what : "listeners", t->err);
   free(t->out.data);
   free(t);
 }
 
-static napi_value listeners(napi_env env, napi_callback_info info) {
+/* The first argument as string_arg reads it (missing: 0, as null). */
+static int first_string_arg(napi_env env, napi_callback_info info, char *buf, size_t size) {
   size_t argc = 1;
   napi_value argv[1];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc < 1 ? 0 : string_arg(env, argv[0], buf, size);
+}
+
+static napi_value listeners(napi_env env, napi_callback_info info) {
   listeners_task *t = calloc(1, sizeof *t);
   if (!t) return throw_errno(env, "listeners", ENOMEM);
-  t->has_path = argc < 1 ? 0 : string_arg(env, argv[0], t->path, sizeof t->path);
+  t->has_path = first_string_arg(env, info, t->path, sizeof t->path);
   if (t->has_path < 0) {
     free(t);
     napi_throw_type_error(env, NULL, "listeners(nsPath): a path string or null");
     return NULL;
   }
-  napi_value promise, name;
-  napi_create_string_utf8(env, "moat.listeners", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &t->deferred, &promise) != napi_ok ||
-      napi_create_async_work(env, NULL, name, listeners_execute, listeners_complete, t, &t->work) != napi_ok ||
-      napi_queue_async_work(env, t->work) != napi_ok) {
-    free(t);
-    napi_throw_error(env, NULL, "listeners: cannot start the dump");
-    return NULL;
-  }
+  napi_value promise =
+      start_async(env, "moat.listeners", listeners_execute, listeners_complete, t, &t->deferred, &t->work);
+  if (promise == NULL) free(t);
   return promise;
 }
 
@@ -606,36 +624,22 @@ static void walk_complete(napi_env env, napi_status status, void *data) {
   walk_task *t = data;
   napi_value result = NULL;
   if (status == napi_ok && t->err == 0) result = fds_result(env, &t->pairs, &t->texts, t->hidden);
-  if (result != NULL) napi_resolve_deferred(env, t->deferred, result);
-  else
-    napi_reject_deferred(env, t->deferred,
-                         errno_error(env, t->err ? t->root : "socketFds", t->err ? t->err : ENOMEM));
-  napi_delete_async_work(env, t->work);
+  settle(env, t->deferred, t->work, result, t->err ? t->root : "socketFds", t->err);
   free(t->pairs.data);
   free(t->texts.data);
   free(t);
 }
 
 static napi_value socket_fds(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   walk_task *t = calloc(1, sizeof *t);
   if (!t) return throw_errno(env, "socketFds", ENOMEM);
-  if (argc < 1 || string_arg(env, argv[0], t->root, sizeof t->root) != 1) {
+  if (first_string_arg(env, info, t->root, sizeof t->root) != 1) {
     free(t);
     napi_throw_type_error(env, NULL, "socketFds(procRoot): a path string");
     return NULL;
   }
-  napi_value promise, name;
-  napi_create_string_utf8(env, "moat.socketFds", NAPI_AUTO_LENGTH, &name);
-  if (napi_create_promise(env, &t->deferred, &promise) != napi_ok ||
-      napi_create_async_work(env, NULL, name, walk_execute, walk_complete, t, &t->work) != napi_ok ||
-      napi_queue_async_work(env, t->work) != napi_ok) {
-    free(t);
-    napi_throw_error(env, NULL, "socketFds: cannot start the walk");
-    return NULL;
-  }
+  napi_value promise = start_async(env, "moat.socketFds", walk_execute, walk_complete, t, &t->deferred, &t->work);
+  if (promise == NULL) free(t);
   return promise;
 }
 
