@@ -483,6 +483,14 @@ static udp_sock *sock_arg(napi_env env, napi_value v) {
   return p;
 }
 
+/* The arguments of a call whose first is a socket handle: that socket, when exactly `want`
+ * arguments came and the first is a handle; NULL otherwise. argv gets them all. */
+static udp_sock *handle_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+  size_t argc = want;
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  return argc == want ? sock_arg(env, argv[0]) : NULL;
+}
+
 static napi_value udp_open(napi_env env, napi_callback_info info) {
   size_t argc = 4;
   napi_value argv[4];
@@ -577,10 +585,8 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
 }
 
 static napi_value udp_port(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_sock *s = argc == 1 ? sock_arg(env, argv[0]) : NULL;
+  udp_sock *s = handle_args(env, info, 1, argv);
   if (s == NULL) {
     napi_throw_type_error(env, NULL, "udpPort(handle)");
     return NULL;
@@ -590,10 +596,8 @@ static napi_value udp_port(napi_env env, napi_callback_info info) {
 }
 
 static napi_value udp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_sock *s = argc == 5 ? sock_arg(env, argv[0]) : NULL;
+  udp_sock *s = handle_args(env, info, 5, argv);
   void *data = NULL, *errs_data = NULL;
   size_t len = 0, errs_len = 0;
   int64_t start = -1, end = -1;
@@ -618,10 +622,8 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
 }
 
 static napi_value udp_sent(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1], result;
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_sock *s = argc == 1 ? sock_arg(env, argv[0]) : NULL;
+  udp_sock *s = handle_args(env, info, 1, argv);
   if (s == NULL || !s->tx.started) {
     napi_throw_type_error(env, NULL, "udpSent(handle of a threaded socket)");
     return NULL;
@@ -634,10 +636,8 @@ static napi_value udp_sent(napi_env env, napi_callback_info info) {
 }
 
 static napi_value udp_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
   napi_value argv[1];
-  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  udp_sock *s = argc == 1 ? sock_arg(env, argv[0]) : NULL;
+  udp_sock *s = handle_args(env, info, 1, argv);
   if (s == NULL) {
     napi_throw_type_error(env, NULL, "udpClose(handle)");
     return NULL;
