@@ -15,6 +15,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setFlagsFromString } from "node:v8";
 import { Script } from "node:vm";
+import { SMALL_YOUNG_GENERATION } from "../young-generation.js";
 
 type Program = typeof import("./program.js");
 
@@ -40,14 +41,13 @@ const WRAPPER_TAIL = "\n})";
  *   spends a second core compiling code that is done before the result arrives. 15 times the
  *   budget keeps that for code that runs long (an observe ingest); a 10,000-socket audit took
  *   ~45 ms less CPU.
- * - `--semi-space-growth-factor=1`: the young generation stays at its first 1 MB instead of
- *   doubling up to 2 x 16 MB while the program loads. Every fresh 4 KiB page is a page fault
- *   (~1.5 us each on the benchmark machine) and is freed again at exit; a collection of a young
- *   generation whose objects mostly die is cheaper. A 10,000-socket audit made ~3,200 fewer page
- *   faults and took ~15 ms less (bench/audit/README.md). observe's ingest sets it too
- *   (src/observe/memory-budget.ts), for its memory.
+ * - SMALL_YOUNG_GENERATION: the young generation stays at its first 1 MB instead of doubling up
+ *   to 2 x 16 MB while the program loads. Every fresh 4 KiB page is a page fault (~1.5 us each on
+ *   the benchmark machine) and is freed again at exit; a collection of a young generation whose
+ *   objects mostly die is cheaper. A 10,000-socket audit made ~3,200 fewer page faults and took
+ *   ~15 ms less (bench/audit/README.md). A scan lets it grow again (letYoungGenerationGrow).
  */
-export const V8_FLAGS = ["--interrupt-budget=1000000", "--semi-space-growth-factor=1"] as const;
+export const V8_FLAGS = ["--interrupt-budget=1000000", SMALL_YOUNG_GENERATION] as const;
 
 let loaded: Script | undefined;
 

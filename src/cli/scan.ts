@@ -38,6 +38,7 @@ import {
   readNetworkFile,
 } from "../scan/scope.js";
 import { parseTarget, readTargetsFile, resolveTargets } from "../scan/targets.js";
+import { letYoungGenerationGrow } from "../young-generation.js";
 import { BatchedOutput } from "./batched-output.js";
 
 interface ScanFlags {
@@ -136,6 +137,7 @@ async function choosePorts(flags: ScanFlags): Promise<PortSet> {
 }
 
 async function runScan(targets: string[], flags: ScanFlags): Promise<void> {
+  letYoungGenerationGrow(); // a large scan allocates per probe for seconds
   const retries = integer("--retries", flags.retries, 0, 10);
   const timeoutMs = integer("--timeout", flags.timeout, 10, 60_000);
   const minTimeoutMs = integer("--min-timeout", flags.minTimeout, 1, 60_000);

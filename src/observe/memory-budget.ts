@@ -13,8 +13,9 @@
  * benchmark capture: bench/observe/README.md. The price is CPU: more, smaller collections.
  */
 import { setFlagsFromString } from "node:v8";
+import { SMALL_YOUNG_GENERATION } from "../young-generation.js";
 
-export const V8_HEAP_FLAGS = ["--semi-space-growth-factor=1", "--heap-growing-percent=50"] as const;
+export const V8_HEAP_FLAGS = [SMALL_YOUNG_GENERATION, "--heap-growing-percent=50"] as const;
 
 /** Call early, before the ingest allocates. Calling it again changes nothing. */
 export function keepIngestMemorySmall(): void {
