@@ -5,7 +5,7 @@
  *
  *   node bench/audit/run.mjs [--runs 7] [--procs 200] [--per-proc 50] [--no-build] [--compare MAIN_JS]
  *
- * --compare times another build's CLI (its dist/cli/main.js) in the same interleaved runs, so a
+ * --compare times another build's CLI (its dist/cli/main.cjs) in the same interleaved runs, so a
  * change can be judged against the build before it in the same minute, whatever the load.
  *
  * Needs root (network namespaces). Not part of `npm test`.
@@ -23,7 +23,7 @@ register();
 const { createLab, labSkipReason } = await import("../../test/lab/lab.ts");
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(ROOT, "dist/cli/main.js");
+const CLI = join(ROOT, "dist/cli/main.cjs");
 const TIME = "/usr/bin/time";
 
 function parseArgs(argv) {

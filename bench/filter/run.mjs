@@ -31,7 +31,7 @@ const { renderVerdictJson } = await import("../../src/report/filter.ts");
 const { compileNft } = await import("../../src/filter/compile/nft.ts");
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const CLI = join(ROOT, "dist/cli/main.js");
+const CLI = join(ROOT, "dist/cli/main.cjs");
 const TIME = "/usr/bin/time";
 const SELF = fileURLToPath(import.meta.url);
 const NS_PREFIX = "moat-benchf-";

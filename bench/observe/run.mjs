@@ -81,7 +81,7 @@ async function main() {
     const commands = {
       moat: (run) => [
         process.execPath,
-        join(root, "dist/cli/main.js"),
+        join(root, "dist/cli/main.cjs"),
         "observe",
         "ingest",
         "--db",
@@ -119,14 +119,14 @@ async function main() {
     const report = JSON.parse(
       execFileSync(
         process.execPath,
-        [join(root, "dist/cli/main.js"), "observe", "report", "--db", db, "--json"],
+        [join(root, "dist/cli/main.cjs"), "observe", "report", "--db", db, "--json"],
         {
           maxBuffer: 1 << 28,
         },
       ).toString(),
     );
     const alerts = execFileSync(process.execPath, [
-      join(root, "dist/cli/main.js"),
+      join(root, "dist/cli/main.cjs"),
       "observe",
       "alerts",
       "--db",

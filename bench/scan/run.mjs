@@ -20,7 +20,7 @@ import { fileURLToPath } from "node:url";
 import { parseBenchArgs, prng, stats } from "../lib.mjs";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const DEFAULT_CLI = join(ROOT, "dist/cli/main.js");
+const DEFAULT_CLI = join(ROOT, "dist/cli/main.cjs");
 const TIME = "/usr/bin/time";
 /** The routed target prefixes: documentation ranges only, never anything else. */
 const NETS = ["198.51.100", "203.0.113"];

@@ -11,7 +11,7 @@ import { buildCatalog } from "./catalog.js";
 import type { Service } from "./schema.js";
 import type { Catalog } from "./types.js";
 
-/** src/catalog/load.ts and the bundle dist/cli/main.js both sit two levels below the repository root. */
+/** src/catalog/load.ts and the bundle dist/cli/main.cjs both sit two levels below the repository root. */
 export const DEFAULT_CATALOG_PATH = fileURLToPath(new URL("../../catalog/services.yaml", import.meta.url));
 
 let defaultCatalog: Catalog | undefined;

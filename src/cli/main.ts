@@ -6,6 +6,6 @@ import { loadProgram, writeCodeCache } from "./load-program.js";
 import { prefetchFor } from "./prefetch.js";
 
 prefetchFor(process.argv.slice(2));
-const { run } = await loadProgram();
-await run(process.argv);
-writeCodeCache();
+loadProgram()
+  .then(({ run }) => run(process.argv))
+  .then(writeCodeCache);

@@ -7,7 +7,7 @@ import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const CLI_SOURCE = `${REPO_ROOT}src/cli/main.ts`;
-export const CLI_BUILT = `${REPO_ROOT}dist/cli/main.js`;
+export const CLI_BUILT = `${REPO_ROOT}dist/cli/main.cjs`;
 
 export interface RunMoatOptions {
   cwd?: string;
