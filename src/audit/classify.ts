@@ -101,6 +101,8 @@ interface Judged {
 
 const riskTexts = new WeakMap<FindingRisk[], string[]>();
 
+const NO_STEPS: string[] = [];
+
 /**
  * One audit's text that many findings share: a host has few bound addresses and owners but
  * thousands of sockets, so scope sentences and fix steps are made once per address or owner.
@@ -177,30 +179,50 @@ function explain(
   shared: SharedText,
 ): string[] {
   const intent = service ? intentReason(service, exposed) : null;
-  let reasons: string[];
+  const ownerUnknown = socket.ownerUnknown;
   if (inspector) {
     const own = owner ? shared.siblingsOf(socket, owner) : undefined;
-    reasons = inspector.reasons({
+    const reasons = inspector.reasons({
       socket,
       scope,
       exposed,
       cmdline: owner?.cmdline ?? null,
       siblings: own ?? [socket],
     });
-  } else {
-    reasons = [shared.scopeReason(socket, scope)];
-    if (exposed) {
-      if (service) reasons.push(...memo(riskTexts, risks, riskTextsOf));
-      else reasons.push(unknownServiceReason(socket));
-    }
+    return withNotes(reasons, gated, intent, ownerUnknown);
   }
-  if (intent) reasons.splice(1, 0, intent);
-  if (socket.ownerUnknown) reasons.push(socket.ownerUnknown);
-  if (gated) reasons.splice(1, 0, ...gated);
-  return reasons;
+  const where = shared.scopeReason(socket, scope);
+  if (!exposed) return withNotes([where], gated, intent, ownerUnknown);
+  if (service) return withNotes([where, ...memo(riskTexts, risks, riskTextsOf)], gated, intent, ownerUnknown);
+  // The most common finding of a busy host, an unknown program on all addresses: two reasons, made
+  // at their final size (an array grown by push keeps room for ~17, and 10,000 findings' reasons
+  // outlive several young-generation collections).
+  const unknown = unknownServiceReason(socket);
+  return gated === null && intent === null && !ownerUnknown
+    ? [where, unknown]
+    : withNotes([where, unknown], gated, intent, ownerUnknown);
 }
 
-const NO_STEPS: string[] = [];
+/**
+ * A finding's reasons with what else there is to say: the first says where it listens; then what
+ * the gates in front said and whom the service is meant for; the rest as given; why the owner is
+ * unknown last.
+ */
+function withNotes(
+  reasons: string[],
+  gated: string[] | null,
+  intent: string | null,
+  ownerUnknown: string | null,
+): string[] {
+  if (gated === null && intent === null && !ownerUnknown) return reasons;
+  return [
+    ...reasons.slice(0, 1),
+    ...(gated ?? []),
+    ...(intent === null ? [] : [intent]),
+    ...reasons.slice(1),
+    ...(ownerUnknown ? [ownerUnknown] : []),
+  ];
+}
 
 function judge(socket: Socket, catalog: Catalog, shared: SharedText, gates: readonly Gate[]): Finding {
   const scope = bindScope(socket.address);

@@ -2,8 +2,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
 import { classify } from "../../src/audit/classify.js";
+import { filterGate } from "../../src/audit/gates.js";
 import { SEVERITIES } from "../../src/audit/types.js";
 import { loadCatalog } from "../../src/catalog/load.js";
+import { parseFilter } from "../../src/filter/load.js";
 import type { ProcessInfo, Socket, SocketTable } from "../../src/host/types.js";
 
 const catalog = await loadCatalog();
@@ -247,5 +249,62 @@ describe("classify: the general cases", () => {
         assert.deepEqual(r.findings.map(key), expected.map(key));
       }),
     );
+  });
+});
+
+describe("classify: the order of a finding's reasons", () => {
+  // A LAN-only service reached through a filter that lets one network in, with no visible owner:
+  // every kind of note a finding can carry, each in its place.
+  const gate = filterGate(
+    parseFilter(
+      `name: lan
+mode: stateless
+families: [ipv4, ipv6]
+default: deny
+rules:
+  - { action: allow, protocol: tcp, source: 203.0.113.0/24, destinationPort: 6379 }
+  - { action: allow, protocol: udp, source: 203.0.113.0/24, destinationPort: 47114 }
+`,
+      "lan.yaml",
+    ),
+    "lan.yaml",
+  );
+  const owner = "owner not visible: run moat as root";
+  const r = classify(
+    table([
+      sock({ protocol: "tcp", address: "0.0.0.0", port: 6379, ownerUnknown: owner }),
+      sock({ protocol: "udp", address: "0.0.0.0", port: 47114, ownerUnknown: owner }),
+      sock({ protocol: "udp", address: "0.0.0.0", port: 47115 }),
+    ]),
+    catalog,
+    now,
+    [gate],
+  );
+  const byPort = (port: number) => r.findings.find((f) => f.port === port)!;
+
+  it("where it listens, what the filter lets in, whom it is meant for, its risks, then the owner", () => {
+    const redis = byPort(6379);
+    const risks = catalog.byId("redis")!.risks.filter((k) => k.protocol !== "udp").length;
+    assert.equal(redis.exposure, "restricted");
+    assert.match(redis.reasons[0]!, /^It listens on all IPv4 addresses/);
+    assert.match(redis.reasons[1]!, /^Reachable only from 203\.0\.113\.0\/24/);
+    assert.match(redis.reasons[2]!, /is meant for a private network, not the internet/);
+    assert.equal(redis.reasons.length, 3 + risks + 1);
+    assert.equal(redis.reasons.at(-1), owner);
+  });
+
+  it("an unknown program: where, the filter, the unknown port, then the owner", () => {
+    const unknown = byPort(47114);
+    assert.equal(unknown.reasons.length, 4);
+    assert.match(unknown.reasons[1]!, /^Reachable only from 203\.0\.113\.0\/24/);
+    assert.match(unknown.reasons[2]!, /^No service Moat knows uses 47114\/udp/);
+    assert.equal(unknown.reasons[3], owner);
+  });
+
+  it("an unknown program the filter drops is blocked, with nothing said of the unknown port", () => {
+    const dropped = byPort(47115);
+    assert.equal(dropped.exposure, "blocked");
+    assert.match(dropped.reasons[0]!, /^It listens on all IPv4 addresses/);
+    assert.equal(dropped.reasons.length, 2);
   });
 });
