@@ -215,13 +215,10 @@ function withNotes(
   ownerUnknown: string | null,
 ): string[] {
   if (gated === null && intent === null && !ownerUnknown) return reasons;
-  return [
-    ...reasons.slice(0, 1),
-    ...(gated ?? []),
-    ...(intent === null ? [] : [intent]),
-    ...reasons.slice(1),
-    ...(ownerUnknown ? [ownerUnknown] : []),
-  ];
+  // concat makes the result at its final size (see explain); a string argument is one element
+  return reasons
+    .slice(0, 1)
+    .concat(gated ?? NO_STEPS, intent ?? NO_STEPS, reasons.slice(1), ownerUnknown || NO_STEPS);
 }
 
 function judge(socket: Socket, catalog: Catalog, shared: SharedText, gates: readonly Gate[]): Finding {
