@@ -9,18 +9,16 @@
  * a send and a disconnect per (address, port). src/scan/udp-native.ts wraps this; without the addon
  * the engine keeps its connected sockets.
  *
- *  udpOpen(family 4|6, bufferBytes, onEvents(events: Buffer, more: boolean), threaded) -> handle
+ *  udpOpen(family 4|6, bufferBytes, onEvents(events: Buffer, more: boolean)) -> handle
  *      binds to an ephemeral port; whenever the socket is readable (replies or ICMP errors) it reads
  *      everything there is (up to MAX_EVENTS) on the JavaScript thread, from libuv's poll phase,
  *      and calls onEvents once with the records below; more = there may be more to read.
- *      threaded: udpSend hands datagrams to a sending thread (see `sender`) instead of sending.
  *  udpPort(handle) -> number      the bound port
  *  udpSend(handle, records: Buffer, start, end, errors: Int32Array) -> offset
- *      sends the send records in [start, end) without blocking (or queues them for the thread);
- *      returns the offset of the first one not taken (the socket buffer or the thread's queue is
- *      full: call again later). Datagrams the kernel refused are skipped: errors[0] counts them,
- *      errors[1..] keep their errno values (as many as fit).
- *  udpSent(handle) -> number     records the thread has sent so far (a threaded socket)
+ *      sends the send records in [start, end) without blocking; returns the offset of the first
+ *      one not sent (the socket's send buffer is full: call again later). Datagrams the kernel
+ *      refused are skipped: errors[0] counts them, errors[1..] keep their errno values (as many as
+ *      fit).
  *  udpClose(handle)
  *  udpParseError(name: Buffer, control: Buffer) -> Buffer | null
  *      the error-queue parser alone, over given bytes (tests with crafted and truncated input).
@@ -38,8 +36,6 @@
 #include <linux/errqueue.h>
 #include <netinet/in.h>
 #include <node_api.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,32 +62,8 @@ static int try_again(int e, int tries) {
   return e == ECONNREFUSED ? tries < REFUSED_TRIES : tries < SEND_TRIES;
 }
 
-/*
- * The sending thread: udpSend copies records into `queued` (at most MAX_QUEUED datagrams) and
- * returns; the thread swaps `queued` with `sending`, sends, and counts what went in `done`, which
- * JavaScript reads (udpSent) to start each request's clock only once its datagram left: a thread
- * kept off the CPU by other load delays requests, it never makes them time out unsent. On a veth,
- * the kernel runs the target's receive path (and its ICMP answer) inside our send call: that work
- * moves off the JavaScript thread onto the other core when there is one to spare.
- */
-typedef struct {
-  pthread_t thread;
-  pthread_mutex_t mu;
-  pthread_cond_t wake;
-  int started, stop;
-  uint8_t *queued, *sending;
-  size_t queued_len, queued_count, cap;
-  int32_t errs[16];
-  int32_t err_count;
-  /* Records the thread has sent (or given up on) since the socket opened: udpSent. */
-  double done;
-} sender;
-
-enum { MAX_QUEUED = 512, QUEUE_BYTES = 1 << 20 };
-
 typedef struct {
   int fd, epfd, family, port, closed;
-  sender tx;
   napi_env env;
   napi_ref callback;
   napi_async_context async;
@@ -333,119 +305,6 @@ static long send_records(udp_sock *s, const uint8_t *buf, size_t start, size_t e
   return (long)off;
 }
 
-static void note_errors(sender *tx, const int32_t *errs, size_t n) {
-  pthread_mutex_lock(&tx->mu);
-  for (size_t i = 0; i < n; i++) {
-    if ((size_t)tx->err_count < sizeof tx->errs / sizeof tx->errs[0]) tx->errs[tx->err_count] = errs[i];
-    tx->err_count++;
-  }
-  pthread_mutex_unlock(&tx->mu);
-}
-
-static void *sender_main(void *arg) {
-  udp_sock *s = arg;
-  sender *tx = &s->tx;
-  for (;;) {
-    pthread_mutex_lock(&tx->mu);
-    while (tx->queued_len == 0 && !tx->stop) pthread_cond_wait(&tx->wake, &tx->mu);
-    if (tx->stop) {
-      pthread_mutex_unlock(&tx->mu);
-      return NULL;
-    }
-    uint8_t *batch = tx->queued;
-    size_t len = tx->queued_len;
-    tx->queued = tx->sending;
-    tx->sending = batch;
-    tx->queued_len = 0;
-    tx->queued_count = 0;
-    pthread_mutex_unlock(&tx->mu);
-    size_t off = 0;
-    while (off < len) {
-      int32_t errs[17] = {0};
-      long next = send_records(s, batch, off, len, errs, 17);
-      if (next < 0) break; /* cannot happen: udpSend copied whole records */
-      if (errs[0] > 0) note_errors(tx, errs + 1, errs[0] < 16 ? (size_t)errs[0] : 16);
-      size_t records = 0;
-      for (size_t at = off; at < (size_t)next; at += SEND_HEADER + (batch[at + 18] | (batch[at + 19] << 8)))
-        records++;
-      pthread_mutex_lock(&tx->mu);
-      tx->done += (double)records;
-      pthread_mutex_unlock(&tx->mu);
-      if ((size_t)next == off) {
-        /* The socket's send buffer is full: wait until it drains, or a stop. */
-        struct pollfd p = {.fd = s->fd, .events = POLLOUT};
-        poll(&p, 1, 10);
-        pthread_mutex_lock(&tx->mu);
-        int stop = tx->stop;
-        pthread_mutex_unlock(&tx->mu);
-        if (stop) return NULL;
-      }
-      off = (size_t)next;
-    }
-  }
-}
-
-/* Copies whole records from [start, end) into the thread's queue; returns the offset after the last one copied. */
-static long enqueue_records(udp_sock *s, const uint8_t *buf, size_t start, size_t end, int32_t *errs,
-                            size_t errs_len) {
-  sender *tx = &s->tx;
-  size_t off = start;
-  pthread_mutex_lock(&tx->mu);
-  while (off < end && tx->queued_count < MAX_QUEUED) {
-    if (end - off < SEND_HEADER) break;
-    size_t size = SEND_HEADER + (buf[off + 18] | (buf[off + 19] << 8));
-    if (end - off < size) break;
-    if (tx->cap - tx->queued_len < size) break;
-    memcpy(tx->queued + tx->queued_len, buf + off, size);
-    tx->queued_len += size;
-    tx->queued_count++;
-    off += size;
-  }
-  for (int32_t i = 0; i < tx->err_count; i++) {
-    int32_t count = errs[0]++;
-    if ((size_t)count + 1 < errs_len) errs[count + 1] = i < 16 ? tx->errs[i] : 0;
-  }
-  tx->err_count = 0;
-  if (tx->queued_len > 0) pthread_cond_signal(&tx->wake);
-  pthread_mutex_unlock(&tx->mu);
-  return (long)off;
-}
-
-static int start_sender(udp_sock *s) {
-  sender *tx = &s->tx;
-  tx->cap = QUEUE_BYTES;
-  tx->queued = malloc(tx->cap);
-  tx->sending = malloc(tx->cap);
-  if (!tx->queued || !tx->sending) return ENOMEM;
-  pthread_mutex_init(&tx->mu, NULL);
-  pthread_cond_init(&tx->wake, NULL);
-  int err = pthread_create(&tx->thread, NULL, sender_main, s);
-  if (err) {
-    pthread_mutex_destroy(&tx->mu);
-    pthread_cond_destroy(&tx->wake);
-    return err;
-  }
-  tx->started = 1;
-  return 0;
-}
-
-static void stop_sender(udp_sock *s) {
-  sender *tx = &s->tx;
-  if (tx->started) {
-    pthread_mutex_lock(&tx->mu);
-    tx->stop = 1;
-    pthread_cond_signal(&tx->wake);
-    pthread_mutex_unlock(&tx->mu);
-    pthread_join(tx->thread, NULL);
-    pthread_mutex_destroy(&tx->mu);
-    pthread_cond_destroy(&tx->wake);
-    tx->started = 0;
-  }
-  free(tx->queued);
-  free(tx->sending);
-  tx->queued = tx->sending = NULL;
-}
-
 /* ------------------------------------------------------------------------------- N-API glue */
 
 static napi_value throw_errno(napi_env env, const char *what, int err) {
@@ -467,7 +326,6 @@ static void close_sock(udp_sock *s) {
   s->closed = 1;
   napi_remove_env_cleanup_hook(s->env, (void (*)(void *))close_sock, s);
   uv_poll_stop(&s->poll);
-  stop_sender(s);
   close(s->epfd);
   close(s->fd);
   napi_delete_reference(s->env, s->callback);
@@ -492,18 +350,16 @@ static udp_sock *handle_args(napi_env env, napi_callback_info info, size_t want,
 }
 
 static napi_value udp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 3;
+  napi_value argv[3];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
   int32_t family = 0, bytes = 0;
-  bool threaded = false;
   napi_valuetype t = napi_undefined;
-  if (argc == 4) napi_typeof(env, argv[2], &t);
-  if (argc < 4 || napi_get_value_int32(env, argv[0], &family) != napi_ok ||
-      napi_get_value_bool(env, argv[3], &threaded) != napi_ok ||
+  if (argc == 3) napi_typeof(env, argv[2], &t);
+  if (argc < 3 || napi_get_value_int32(env, argv[0], &family) != napi_ok ||
       napi_get_value_int32(env, argv[1], &bytes) != napi_ok || (family != 4 && family != 6) ||
       t != napi_function) {
-    napi_throw_type_error(env, NULL, "udpOpen(family 4|6, bufferBytes, onEvents, threaded)");
+    napi_throw_type_error(env, NULL, "udpOpen(family 4|6, bufferBytes, onEvents)");
     return NULL;
   }
   int af = family == 4 ? AF_INET : AF_INET6;
@@ -537,15 +393,8 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   if (!err && s == NULL) err = ENOMEM;
   if (s != NULL) s->slots = malloc((size_t)RECV_SLOTS * SLOT_BYTES);
   if (s != NULL && s->slots == NULL) err = ENOMEM;
-  if (!err && threaded) {
-    s->fd = fd;
-    err = start_sender(s);
-  }
   if (err) {
-    if (s) {
-      stop_sender(s);
-      free(s->slots);
-    }
+    if (s) free(s->slots);
     free(s);
     if (epfd >= 0) close(epfd);
     close(fd);
@@ -569,7 +418,6 @@ static napi_value udp_open(napi_env env, napi_callback_info info) {
   napi_create_object(env, &resource);
   if (napi_get_uv_event_loop(env, &loop) != napi_ok || napi_create_reference(env, argv[2], 1, &s->callback) != napi_ok ||
       napi_async_init(env, resource, name, &s->async) != napi_ok || uv_poll_init(loop, &s->poll, epfd) != 0) {
-    stop_sender(s);
     close(epfd);
     close(fd);
     free(s->slots);
@@ -611,27 +459,12 @@ static napi_value udp_send(napi_env env, napi_callback_info info) {
     napi_throw_type_error(env, NULL, "udpSend(open handle, records, start, end, errors: Int32Array)");
     return NULL;
   }
-  long off = s->tx.started ? enqueue_records(s, data, (size_t)start, (size_t)end, errs_data, errs_len)
-                           : send_records(s, data, (size_t)start, (size_t)end, errs_data, errs_len);
+  long off = send_records(s, data, (size_t)start, (size_t)end, errs_data, errs_len);
   if (off < 0) {
     napi_throw_range_error(env, NULL, "udpSend: a record runs past the end");
     return NULL;
   }
   napi_create_int64(env, off, &result);
-  return result;
-}
-
-static napi_value udp_sent(napi_env env, napi_callback_info info) {
-  napi_value argv[1], result;
-  udp_sock *s = handle_args(env, info, 1, argv);
-  if (s == NULL || !s->tx.started) {
-    napi_throw_type_error(env, NULL, "udpSent(handle of a threaded socket)");
-    return NULL;
-  }
-  pthread_mutex_lock(&s->tx.mu);
-  double done = s->tx.done;
-  pthread_mutex_unlock(&s->tx.mu);
-  napi_create_double(env, done, &result);
   return result;
 }
 
@@ -685,7 +518,6 @@ void moat_udp_register(napi_env env, napi_value exports) {
       {"udpOpen", NULL, udp_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpPort", NULL, udp_port, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpSend", NULL, udp_send, NULL, NULL, NULL, napi_enumerable, NULL},
-      {"udpSent", NULL, udp_sent, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpClose", NULL, udp_close, NULL, NULL, NULL, napi_enumerable, NULL},
       {"udpParseError", NULL, udp_parse_error, NULL, NULL, NULL, napi_enumerable, NULL},
   };

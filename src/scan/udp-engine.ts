@@ -138,13 +138,6 @@ export interface UdpEngineOptions {
    * one unconnected socket per family that still sees ICMP errors, so `closed` needs no retry.
    */
   native?: boolean;
-  /**
-   * The native socket sends from its own thread (default false). On a veth the kernel runs the
-   * target's side of every datagram inside the send call, work that could overlap with ours on
-   * another core; measured on the shared 2-core benchmark machine (bench/scan/README.md) the
-   * thread's wake-ups under load cost more than that overlap gave.
-   */
-  sendThread?: boolean;
   signal?: AbortSignal;
 }
 
@@ -371,7 +364,6 @@ export class UdpEngine {
       maxInFlight: 65536,
       families: ["ipv4", "ipv6"],
       native: true,
-      sendThread: false,
       ...options,
       signal: options.signal,
     };
@@ -719,18 +711,13 @@ export class UdpEngine {
         readTurn: 0,
         reads: 0,
       };
-      fast.native = new NativeUdpSocket<Request>(
-        addon,
-        family,
-        {
-          datagram: (key, msg) => this.onFastReply(fast, msg, key),
-          icmp: (key, code) => this.onFastIcmp(fast, key, code),
-          sent: (req) => this.onNativeSent(req),
-          refused: (code) => this.countSendError(code),
-          backlog: () => this.noteBacklog(fast),
-        },
-        this.opts.sendThread,
-      );
+      fast.native = new NativeUdpSocket<Request>(addon, family, {
+        datagram: (key, msg) => this.onFastReply(fast, msg, key),
+        icmp: (key, code) => this.onFastIcmp(fast, key, code),
+        sent: (req) => this.onNativeSent(req),
+        refused: (code) => this.countSendError(code),
+        backlog: () => this.noteBacklog(fast),
+      });
       fast.port = fast.native.port;
       this.fast[family].push(fast);
       this.nativeFamily[family] = true;

@@ -14,15 +14,9 @@ import { parseIpv4Number } from "../net/cidr.js";
 
 /** The scan's functions of the addon (native/udp.c says what each does). */
 export interface UdpAddon {
-  udpOpen(
-    family: 4 | 6,
-    bufferBytes: number,
-    onEvents: (events: Buffer, more: boolean) => void,
-    threaded: boolean,
-  ): unknown;
+  udpOpen(family: 4 | 6, bufferBytes: number, onEvents: (events: Buffer, more: boolean) => void): unknown;
   udpPort(handle: unknown): number;
   udpSend(handle: unknown, records: Buffer, start: number, end: number, errors: Int32Array): number;
-  udpSent(handle: unknown): number;
   udpClose(handle: unknown): void;
   udpParseError(name: Buffer, control: Buffer): Buffer | null;
 }
@@ -135,9 +129,9 @@ const SOCKET_BUFFER = 4 << 20;
 
 /**
  * One native socket: `queue` adds a datagram to the next batch, `flush` hands the batch to the
- * kernel, or to the addon's sending thread (when `threaded`), without blocking, and reports the
- * datagrams that left since (`sent`, in queue order): their clocks start then, not when they were
- * queued. What could not be taken yet (a full send buffer or thread queue) stays for the next flush.
+ * kernel without blocking and reports the datagrams that left (`sent`, in queue order): their
+ * clocks start then, not when they were queued. What the kernel could not take yet (a full send
+ * buffer) stays for the next flush.
  */
 export class NativeUdpSocket<T> {
   readonly port: number;
@@ -145,7 +139,6 @@ export class NativeUdpSocket<T> {
   private readonly addon: UdpAddon;
   private readonly handle: unknown;
   private readonly on: UdpEventHandler<T>;
-  private readonly threaded: boolean;
   private batch = Buffer.allocUnsafe(SEND_BUFFER);
   /** Bytes [start, end) of `batch` are queued and not yet taken by the addon. */
   private start = 0;
@@ -161,26 +154,20 @@ export class NativeUdpSocket<T> {
   private sentTotal = 0;
   private closed = false;
 
-  constructor(addon: UdpAddon, family: Family, on: UdpEventHandler<T>, threaded: boolean) {
+  constructor(addon: UdpAddon, family: Family, on: UdpEventHandler<T>) {
     this.addon = addon;
     this.family = family;
     this.on = on;
-    this.threaded = threaded;
-    this.handle = addon.udpOpen(
-      family === "ipv4" ? 4 : 6,
-      SOCKET_BUFFER,
-      (events, more) => {
-        // A reply may come before we heard that its request left: hear it first.
-        this.progress();
-        decodeEvents(events, on);
-        if (more) on.backlog();
-      },
-      threaded,
-    );
+    this.handle = addon.udpOpen(family === "ipv4" ? 4 : 6, SOCKET_BUFFER, (events, more) => {
+      // A reply may come before we heard that its request left: hear it first.
+      this.progress();
+      decodeEvents(events, on);
+      if (more) on.backlog();
+    });
     this.port = addon.udpPort(this.handle);
   }
 
-  /** Datagrams queued that the addon could not take yet (its send buffer or thread queue was full). */
+  /** Datagrams queued that the kernel could not take yet (the socket's send buffer was full). */
   get untaken(): boolean {
     return this.end > this.start;
   }
@@ -230,10 +217,10 @@ export class NativeUdpSocket<T> {
     this.addon.udpClose(this.handle);
   }
 
-  /** Reports the taken records that left: all of them, or as many as the sending thread says. */
+  /** Reports the taken records that left. */
   private progress(): void {
     if (this.closed || this.taken === 0) return;
-    const left = this.threaded ? this.addon.udpSent(this.handle) : this.takenTotal;
+    const left = this.takenTotal;
     const { tags } = this;
     while (this.sentTotal < left && this.taken > 0) {
       const tag = tags[this.head++]!;

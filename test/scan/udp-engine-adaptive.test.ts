@@ -135,7 +135,7 @@ for (const kind of SOCKET_KINDS)
   describe(`UDP engine: adaptive timeout (${kind.name})`, () => {
     const { native } = kind;
     const scan = (jobs: UdpJob[], options: Partial<UdpEngineOptions> = {}) =>
-      scanWith(jobs, { native, sendThread: kind.sendThread, ...options });
+      scanWith(jobs, { native, ...options });
     before(() => {
       if (native) testUdpAddon();
     });

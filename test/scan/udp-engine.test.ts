@@ -104,7 +104,7 @@ for (const kind of SOCKET_KINDS)
   describe(`UDP engine on loopback (${kind.name})`, () => {
     const { native } = kind;
     const scan = (jobs: UdpJob[], options: Partial<UdpEngineOptions> = {}) =>
-      scanWith(jobs, { native, sendThread: kind.sendThread, ...options });
+      scanWith(jobs, { native, ...options });
     let server: Server;
     before(async () => {
       if (native) testUdpAddon();

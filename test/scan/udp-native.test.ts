@@ -216,76 +216,65 @@ describe("native UDP socket on loopback", () => {
     addon = testUdpAddon();
   });
 
-  for (const threaded of [false, true])
-    it(`learns a closed port from the error queue and reads a reply, on one unconnected socket (${threaded ? "sending thread" : "sent inline"})`, async () => {
-      const server = dgram.createSocket("udp4");
-      server.on("message", (msg, rinfo) =>
-        server.send(Buffer.concat([Buffer.from("re:"), msg]), rinfo.port, rinfo.address),
-      );
-      await new Promise<void>((resolve) => server.bind(0, "127.0.0.1", resolve));
-      const closed = dgram.createSocket("udp4");
-      await new Promise<void>((resolve) => closed.bind(0, "127.0.0.1", resolve));
-      const closedPort = closed.address().port;
-      await new Promise<void>((resolve) => closed.close(resolve));
+  it("learns a closed port from the error queue and reads a reply, on one unconnected socket", async () => {
+    const server = dgram.createSocket("udp4");
+    server.on("message", (msg, rinfo) =>
+      server.send(Buffer.concat([Buffer.from("re:"), msg]), rinfo.port, rinfo.address),
+    );
+    await new Promise<void>((resolve) => server.bind(0, "127.0.0.1", resolve));
+    const closed = dgram.createSocket("udp4");
+    await new Promise<void>((resolve) => closed.bind(0, "127.0.0.1", resolve));
+    const closedPort = closed.address().port;
+    await new Promise<void>((resolve) => closed.close(resolve));
 
-      const seen: string[] = [];
-      const sent: string[] = [];
-      let done: () => void;
-      const finished = new Promise<void>((resolve) => {
-        done = resolve;
-      });
-      const open = destination("127.0.0.1", "ipv4", server.address().port);
-      const shut = destination("127.0.0.1", "ipv4", closedPort);
-      const note = (line: string) => {
-        seen.push(line);
-        if (seen.length === 2) done();
-      };
-      const socket = new NativeUdpSocket<string>(
-        addon,
-        "ipv4",
-        {
-          datagram: (key, payload) => note(`${key === open.key ? "open" : key} ${payload}`),
-          icmp: (key, code) => note(`${key === shut.key ? "closed" : key} ${code}`),
-          sent: (tag) => sent.push(tag),
-          refused: (code) => assert.fail(code),
-          backlog: () => {},
-        },
-        threaded,
-      );
-      try {
-        assert.ok(socket.port > 0);
-        socket.queue(open, Buffer.from("hello"), "a");
-        socket.queue(shut, Buffer.from("anyone?"), "b");
-        assert.equal(socket.queued, true);
-        for (let i = 0; i < 200 && socket.queued; i++) {
-          socket.flush();
-          if (socket.queued) await new Promise((r) => setTimeout(r, 5));
-        }
-        assert.deepEqual(sent, ["a", "b"], "each datagram reported sent once, in order");
-        await finished;
-        assert.deepEqual(seen.sort(), ["closed ECONNREFUSED", "open re:hello"]);
-      } finally {
-        socket.close();
-        server.close();
-      }
+    const seen: string[] = [];
+    const sent: string[] = [];
+    let done: () => void;
+    const finished = new Promise<void>((resolve) => {
+      done = resolve;
     });
+    const open = destination("127.0.0.1", "ipv4", server.address().port);
+    const shut = destination("127.0.0.1", "ipv4", closedPort);
+    const note = (line: string) => {
+      seen.push(line);
+      if (seen.length === 2) done();
+    };
+    const socket = new NativeUdpSocket<string>(addon, "ipv4", {
+      datagram: (key, payload) => note(`${key === open.key ? "open" : key} ${payload}`),
+      icmp: (key, code) => note(`${key === shut.key ? "closed" : key} ${code}`),
+      sent: (tag) => sent.push(tag),
+      refused: (code) => assert.fail(code),
+      backlog: () => {},
+    });
+    try {
+      assert.ok(socket.port > 0);
+      socket.queue(open, Buffer.from("hello"), "a");
+      socket.queue(shut, Buffer.from("anyone?"), "b");
+      assert.equal(socket.queued, true);
+      for (let i = 0; i < 200 && socket.queued; i++) {
+        socket.flush();
+        if (socket.queued) await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.deepEqual(sent, ["a", "b"], "each datagram reported sent once, in order");
+      await finished;
+      assert.deepEqual(seen.sort(), ["closed ECONNREFUSED", "open re:hello"]);
+    } finally {
+      socket.close();
+      server.close();
+    }
+  });
 
   it("reads a backlog larger than one call takes over several calls, saying there is more", async () => {
     // 4,500 datagrams wait in the socket before it is read (more than the 4,096 events of one call).
     const received: number[] = [];
     let backlogs = 0;
-    const socket = new NativeUdpSocket<string>(
-      addon,
-      "ipv4",
-      {
-        datagram: (_key, payload) => received.push(payload.readUInt16BE(0)),
-        icmp: () => {},
-        sent: () => {},
-        refused: (code) => assert.fail(code),
-        backlog: () => backlogs++,
-      },
-      false,
-    );
+    const socket = new NativeUdpSocket<string>(addon, "ipv4", {
+      datagram: (_key, payload) => received.push(payload.readUInt16BE(0)),
+      icmp: () => {},
+      sent: () => {},
+      refused: (code) => assert.fail(code),
+      backlog: () => backlogs++,
+    });
     try {
       const count = 4500;
       // spawnSync blocks this thread until the sender is done: nothing is read meanwhile.
@@ -315,7 +304,7 @@ describe("native UDP socket on loopback", () => {
   });
 
   it("refuses send records that run past the end", () => {
-    const socket = addon.udpOpen(4, 0, () => {}, false);
+    const socket = addon.udpOpen(4, 0, () => {});
     try {
       const record = Buffer.alloc(SEND_HEADER + 4);
       record.writeUInt16LE(5, 18); // says 5 payload bytes, has 4

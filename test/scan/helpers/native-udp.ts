@@ -24,7 +24,6 @@ export function testUdpAddon(): UdpAddon {
 
 /** Engine options for each socket kind, with a name for the test titles. */
 export const SOCKET_KINDS = [
-  { name: "native socket, sending thread", native: true, sendThread: true },
-  { name: "native socket, sent inline", native: true, sendThread: false },
-  { name: "dgram sockets", native: false, sendThread: false },
+  { name: "native socket", native: true },
+  { name: "dgram sockets", native: false },
 ] as const;
