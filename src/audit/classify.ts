@@ -102,6 +102,8 @@ interface Judged {
 const riskTexts = new WeakMap<FindingRisk[], string[]>();
 
 const NO_STEPS: string[] = [];
+/** What concat adds for a note a finding does not have. */
+const NOTHING: readonly string[] = [];
 
 /**
  * One audit's text that many findings share: a host has few bound addresses and owners but
@@ -218,7 +220,7 @@ function withNotes(
   // concat makes the result at its final size (see explain); a string argument is one element
   return reasons
     .slice(0, 1)
-    .concat(gated ?? NO_STEPS, intent ?? NO_STEPS, reasons.slice(1), ownerUnknown || NO_STEPS);
+    .concat(gated ?? NOTHING, intent ?? NOTHING, reasons.slice(1), ownerUnknown || NOTHING);
 }
 
 function judge(socket: Socket, catalog: Catalog, shared: SharedText, gates: readonly Gate[]): Finding {
