@@ -32,6 +32,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stddef.h>
 #include <time.h> /* struct timespec, which linux/errqueue.h uses */
 #include <linux/errqueue.h>
 #include <netinet/in.h>
@@ -78,28 +79,24 @@ typedef struct {
 
 /* ------------------------------------------------------------------------------ event records */
 
+/* The port sits at the same offset in both address structs: one copy serves both families. */
+_Static_assert(offsetof(struct sockaddr_in, sin_port) == offsetof(struct sockaddr_in6, sin6_port),
+               "sin_port and sin6_port at one offset");
+
 /* Address and port of a sockaddr the kernel filled in; 0 when it is not one of ours. */
 static int put_address(uint8_t *rec, const void *name, socklen_t len) {
   sa_family_t family;
   if (len < sizeof family) return 0;
   memcpy(&family, name, sizeof family);
-  if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-    struct sockaddr_in a;
-    memcpy(&a, name, sizeof a);
-    rec[1] = 4;
-    memcpy(rec + 2, &a.sin_port, 2);
-    memcpy(rec + 8, &a.sin_addr, 4);
-    return 1;
-  }
-  if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-    struct sockaddr_in6 a;
-    memcpy(&a, name, sizeof a);
-    rec[1] = 6;
-    memcpy(rec + 2, &a.sin6_port, 2);
-    memcpy(rec + 8, &a.sin6_addr, 16);
-    return 1;
-  }
-  return 0;
+  int v4 = family == AF_INET;
+  if (!v4 && family != AF_INET6) return 0;
+  if (len < (v4 ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6))) return 0;
+  const uint8_t *p = name;
+  rec[1] = v4 ? 4 : 6;
+  memcpy(rec + 2, p + offsetof(struct sockaddr_in, sin_port), 2);
+  if (v4) memcpy(rec + 8, p + offsetof(struct sockaddr_in, sin_addr), 4);
+  else memcpy(rec + 8, p + offsetof(struct sockaddr_in6, sin6_addr), 16);
+  return 1;
 }
 
 /*

@@ -18,6 +18,10 @@ const common = {
   // Every file lands in dist/cli/, the depth of src/cli/ and src/catalog/, so paths built from
   // import.meta.url (catalog/, package.json, the addon) hold in the bundle as in the sources.
   outdir: "dist/cli",
+  // Both files are CommonJS (.cjs: package.json makes .js an ES module); why: the comment on the
+  // entry point below, and src/cli/load-program.ts for the program.
+  format: "cjs",
+  outExtension: { ".js": ".cjs" },
   bundle: true,
   platform: "node",
   target: "node20",
@@ -37,8 +41,6 @@ const common = {
 await build({
   ...common,
   entryPoints: ["src/cli/main.ts"],
-  outExtension: { ".js": ".cjs" },
-  format: "cjs",
   define: { "import.meta.url": "__moatEntryUrl" },
   banner: { js: 'var __moatEntryUrl = require("node:url").pathToFileURL(__filename).href;' },
   plugins: [
@@ -57,8 +59,6 @@ await build({
 await build({
   ...common,
   entryPoints: ["src/cli/program.ts"],
-  outExtension: { ".js": ".cjs" },
-  format: "cjs",
   // import.meta.url has no CommonJS form: load-program.ts passes the file's URL in as __moatUrl.
   define: { "import.meta.url": "__moatUrl" },
   // Native addons (DuckDB, resvg) cannot be bundled; vega is large and only charts need it, so it

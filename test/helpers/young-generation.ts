@@ -1,11 +1,11 @@
 import { execFileSync } from "node:child_process";
 
 /**
- * Runs a fresh node (with `nodeFlags`, after `setup` ran) that churns short-lived objects while a
+ * Runs a fresh node (after `setup` ran) that churns short-lived objects while a
  * few survive, and returns the size of V8's young generation in MiB at the end. The growth settings
  * are applied at run time, so this checks that this node's V8 still honours them.
  */
-export function youngGenerationMiB(setup: string, nodeFlags: string[] = []): number {
+export function youngGenerationMiB(setup: string): number {
   const script = `
     import { getHeapSpaceStatistics } from "node:v8";
     ${setup}
@@ -20,10 +20,8 @@ export function youngGenerationMiB(setup: string, nodeFlags: string[] = []): num
     const young = getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
     process.stdout.write(String(young.space_size / 1048576) + (sink > 0 ? "" : "!"));
   `;
-  const out = execFileSync(
-    process.execPath,
-    [...nodeFlags, "--import", "tsx", "--input-type=module", "-e", script],
-    { cwd: new URL("../../", import.meta.url) },
-  ).toString();
+  const out = execFileSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], {
+    cwd: new URL("../../", import.meta.url),
+  }).toString();
   return Number(out);
 }
